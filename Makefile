@@ -1,0 +1,58 @@
+# Everything a user or CI runs goes through these targets; see README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Python 3.12, the Lambda runtime's version (the built layer holds cp312 wheels).
+PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
+	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+VENV := .venv
+PY := $(VENV)/bin/python
+SAM := .venv-sam/bin/sam
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+REFERENCE_DATA := data/reference
+REFERENCE_RUN := runs/reference
+REFERENCE_EPOCHS ?= 16
+REFERENCE_VERSION ?= reference-1
+
+.PHONY: help setup test lint demo reference-model
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+$(VENV)/.installed: requirements-dev.txt training/requirements.txt layer/requirements.txt pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (the Lambda runtime's version)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	$(VENV)/bin/pip install -q --no-deps -e .
+	touch $@
+
+.venv-sam/.installed: requirements-sam.txt
+	test -d .venv-sam || $(PYTHON) -m venv .venv-sam
+	.venv-sam/bin/pip install -q -r requirements-sam.txt
+	touch $@
+
+setup: $(VENV)/.installed .venv-sam/.installed  ## create the virtual environments
+
+lint: setup  ## ruff
+	$(VENV)/bin/ruff check .
+
+test: setup  ## the whole test suite (what CI runs)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest
+
+demo: setup  ## small generate -> train -> export -> evaluate run
+	$(PY) -m training demo --out runs/demo
+
+reference-model: setup  ## the committed reference model (CPU: ~1.5 h; resumes if interrupted)
+	test -f $(REFERENCE_DATA)/val/labels.jsonl || $(PY) -m training generate --out $(REFERENCE_DATA)/val --count 800 --seed 2
+	test -f $(REFERENCE_DATA)/test/labels.jsonl || $(PY) -m training generate --out $(REFERENCE_DATA)/test --count 600 --seed 3
+	test -f $(REFERENCE_DATA)/train/labels.jsonl || $(PY) -m training generate --out $(REFERENCE_DATA)/train --count 10000 --seed 1
+	$(PY) -m training train --train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
+		--out $(REFERENCE_RUN) --epochs $(REFERENCE_EPOCHS)
+	$(PY) -m training export --run $(REFERENCE_RUN) --test $(REFERENCE_DATA)/test --version $(REFERENCE_VERSION)
+	mkdir -p training/reference/evaluation
+	cp $(REFERENCE_RUN)/package/model.tar.gz $(REFERENCE_RUN)/package/model_card.json \
+		$(REFERENCE_RUN)/history.csv $(REFERENCE_RUN)/loss.png training/reference/
+	cp $(REFERENCE_RUN)/evaluation/* training/reference/evaluation/

@@ -1,0 +1,195 @@
+"""Photo -> model input, and model output -> photo pixels.
+
+The one implementation shared by training and serving (numpy + Pillow only, so the Lambda
+layer ships it without TensorFlow). Coordinates follow the spec: pixels of the photo as
+displayed (EXIF orientation applied), (0, 0) the top-left corner of the top-left pixel.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps
+
+INPUT_SIZE = 400
+CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
+# Decompression-bomb guard: no photo of the spec exceeds 2000 x 1500, phones reach ~50 MP.
+DEFAULT_MAX_PIXELS = 60_000_000
+
+# EXIF orientations 5-8 swap width and height when applied.
+_SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
+_EXIF_ORIENTATION_TAG = 0x0112
+
+
+class ImageDecodeError(ValueError):
+    """The bytes are not an image this module can decode."""
+
+
+class ImageTooLargeError(ValueError):
+    """The image declares more pixels than allowed (checked before decoding)."""
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a displayed photo of `width` x `height` sits in the square model input."""
+
+    width: int
+    height: int
+    scaled_width: int
+    scaled_height: int
+    pad_x: int
+    pad_y: int
+
+    @classmethod
+    def for_size(cls, width: int, height: int, size: int = INPUT_SIZE) -> Letterbox:
+        if width <= 0 or height <= 0:
+            raise ValueError(f"image size must be positive, got {width} x {height}")
+        scale = size / max(width, height)
+        scaled_width = max(1, min(size, round(width * scale)))
+        scaled_height = max(1, min(size, round(height * scale)))
+        return cls(
+            width,
+            height,
+            scaled_width,
+            scaled_height,
+            (size - scaled_width) // 2,
+            (size - scaled_height) // 2,
+        )
+
+    def to_input(self, points: np.ndarray) -> np.ndarray:
+        """Photo pixels (..., 2) -> model-input pixels."""
+        points = np.asarray(points, dtype=np.float64)
+        scale = np.array([self.scaled_width / self.width, self.scaled_height / self.height])
+        return points * scale + np.array([self.pad_x, self.pad_y])
+
+    def to_photo(self, points: np.ndarray) -> np.ndarray:
+        """Model-input pixels (..., 2) -> photo pixels."""
+        points = np.asarray(points, dtype=np.float64)
+        scale = np.array([self.width / self.scaled_width, self.height / self.scaled_height])
+        return (points - np.array([self.pad_x, self.pad_y])) * scale
+
+
+def displayed_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height once the EXIF orientation is applied, without decoding pixels."""
+    width, height = image.size
+    if _exif_orientation(image) in _SWAPPING_ORIENTATIONS:
+        return height, width
+    return width, height
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION_TAG, 1))
+    except Exception:  # a broken EXIF block is treated as "no rotation", as browsers do
+        return 1
+
+
+def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open image bytes lazily, refusing oversized images before any pixel is decoded."""
+    if not data:
+        raise ImageDecodeError("the image is empty")
+    try:
+        image = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(str(exc)) from exc
+    except Exception as exc:
+        raise ImageDecodeError("the bytes are not a decodable image") from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image has {width} x {height} pixels, more than the {max_pixels} allowed"
+        )
+    return image
+
+
+def decode_gray(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Decode to an upright grayscale image, reduced only as far as the model input allows.
+
+    Returns (gray image, Letterbox for the displayed full-size photo, box) where `box` is the
+    region of the gray image that corresponds to the whole displayed photo. JPEGs use Pillow's
+    draft mode (DCT-domain downscaling by 1/2, 1/4 or 1/8), which is what makes phone-size
+    photos cheap; `box` keeps the geometry exact when the reduced size was rounded up.
+    """
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        image = open_image(bytes(image), max_pixels)
+    width, height = displayed_size(image)
+    letterbox = Letterbox.for_size(width, height)
+    stored_width, _ = image.size
+    try:
+        if image.format == "JPEG":
+            # Ask for at least the letterboxed size in the stored (pre-rotation) orientation.
+            swapped = (width, height) != image.size
+            need_w, need_h = letterbox.scaled_width, letterbox.scaled_height
+            image.draft("L", (need_h, need_w) if swapped else (need_w, need_h))
+        if getattr(image, "n_frames", 1) > 1:
+            image.seek(0)
+        reduction = stored_width / image.size[0]
+        # Draft sizes are ceil(size / 2**k); recover the exact power of two.
+        reduction = 2 ** round(math.log2(reduction)) if reduction > 1 else 1
+        image = ImageOps.exif_transpose(image)
+        gray = _to_gray(image)
+    except (ImageTooLargeError, ImageDecodeError):
+        raise
+    except Exception as exc:
+        raise ImageDecodeError("the image data is truncated or corrupt") from exc
+    box = (0.0, 0.0, width / reduction, height / reduction)
+    return gray, letterbox, box
+
+
+def _to_gray(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        # Transparent pixels become white, like a document on a page, not black.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        return Image.fromarray(np.clip(array * 255.0 / peak, 0, 255).astype(np.uint8), "L")
+    return image.convert("L")
+
+
+def to_model_input(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Any photo -> (float32 array [400, 400, 1] in [0, 1], Letterbox).
+
+    The photo keeps its aspect ratio, is centred, and the margins are black (0).
+    """
+    gray, letterbox, box = decode_gray(image, max_pixels)
+    return letterbox_array(gray, letterbox, box).astype(np.float32) / 255.0, letterbox
+
+
+def letterbox_array(gray: Image.Image, letterbox: Letterbox, box=None) -> np.ndarray:
+    """Upright grayscale image -> uint8 array [400, 400, 1] (the form training caches)."""
+    box = box or (0.0, 0.0, float(gray.width), float(gray.height))
+    scaled = gray.resize(
+        (letterbox.scaled_width, letterbox.scaled_height), Image.Resampling.BILINEAR, box=box
+    )
+    canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 1), dtype=np.uint8)
+    canvas[
+        letterbox.pad_y : letterbox.pad_y + letterbox.scaled_height,
+        letterbox.pad_x : letterbox.pad_x + letterbox.scaled_width,
+        0,
+    ] = np.asarray(scaled, dtype=np.uint8)
+    return canvas
+
+
+def corners_to_target(corners: np.ndarray, letterbox: Letterbox) -> np.ndarray:
+    """Photo corners (4, 2) in spec order -> the model's 8 outputs (x, y in [0, 1])."""
+    return (letterbox.to_input(corners) / INPUT_SIZE).reshape(8).astype(np.float32)
+
+
+def output_to_corners(output: np.ndarray, letterbox: Letterbox) -> np.ndarray:
+    """The model's 8 outputs -> photo corners (4, 2) in spec order."""
+    points = np.asarray(output, dtype=np.float64).reshape(4, 2) * INPUT_SIZE
+    return letterbox.to_photo(points)
+
+
+def corners_dict(corners: np.ndarray) -> dict[str, dict[str, float]]:
+    """(4, 2) array -> {"top_left": {"x", "y"}, ...} rounded to 0.01 px."""
+    return {
+        name: {"x": round(float(x), 2), "y": round(float(y), 2)}
+        for name, (x, y) in zip(CORNER_NAMES, np.asarray(corners), strict=True)
+    }

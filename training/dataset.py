@@ -1,0 +1,235 @@
+"""Datasets: a folder of JPEGs plus labels.jsonl, made synthetically or from users' photos.
+
+labels.jsonl, one photo a line (coordinates in displayed photo pixels, spec corner order):
+  {"file": "000001.jpg", "width": 1600, "height": 1200,
+   "corners": {"top_left": [x, y], "top_right": [x, y], "bottom_right": [x, y],
+               "bottom_left": [x, y]}}
+LabelMe JSON files (one polygon of four points, in spec order, per photo) are read too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from certcorners.preprocessing import (
+    CORNER_NAMES,
+    corners_to_target,
+    decode_gray,
+    letterbox_array,
+)
+from PIL import Image, ImageFilter, ImageOps
+from tqdm import tqdm
+
+LABELS_FILE = "labels.jsonl"
+CACHE_FILE = "inputs-400.npz"
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+@dataclass(frozen=True)
+class Example:
+    path: Path
+    width: int
+    height: int
+    corners: np.ndarray  # (4, 2)
+
+
+def _label_line(file: str, width: int, height: int, corners: np.ndarray) -> str:
+    named = {n: [round(float(x), 3), round(float(y), 3)] for n, (x, y) in zip(
+        CORNER_NAMES, corners, strict=True)}
+    return json.dumps({"file": file, "width": width, "height": height, "corners": named})
+
+
+def _synthesise(args: tuple[Path, int, int]) -> str:
+    from training.photo import synthetic_photo
+
+    out_dir, seed, index = args
+    photo = synthetic_photo(seed, index)
+    name = f"{index:06d}.jpg"
+    (out_dir / name).write_bytes(photo.jpeg)
+    return _label_line(name, photo.width, photo.height, photo.corners)
+
+
+def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = None) -> Path:
+    """Write `count` synthetic photos and labels.jsonl; the same seed gives the same bytes."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / LABELS_FILE).exists():
+        raise ValueError(f"{out_dir} already holds a dataset; choose an empty folder")
+    workers = workers or os.cpu_count() or 1
+    tasks = [(out_dir, seed, i) for i in range(count)]
+    with ProcessPoolExecutor(workers) as pool:
+        lines = list(tqdm(pool.map(_synthesise, tasks, chunksize=8), total=count,
+                          desc=f"generate {out_dir.name}", unit="photo"))
+    (out_dir / (LABELS_FILE + ".tmp")).write_text("\n".join(lines) + "\n")
+    (out_dir / (LABELS_FILE + ".tmp")).rename(out_dir / LABELS_FILE)
+    (out_dir / "dataset.json").write_text(json.dumps(
+        {"kind": "synthetic", "seed": seed, "count": count}, indent=2))
+    return out_dir
+
+
+def _corners_from_names(mapping: dict, where: str) -> np.ndarray:
+    missing = [n for n in CORNER_NAMES if n not in mapping]
+    if missing:
+        raise ValueError(f"{where}: corners lack {', '.join(missing)}")
+    try:
+        corners = np.array([[float(v) for v in mapping[n]] for n in CORNER_NAMES])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: each corner must be [x, y] numbers") from exc
+    if corners.shape != (4, 2) or not np.isfinite(corners).all():
+        raise ValueError(f"{where}: each corner must be [x, y] numbers")
+    return corners
+
+
+def _read_jsonl(folder: Path) -> Iterator[Example]:
+    for number, line in enumerate((folder / LABELS_FILE).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{folder / LABELS_FILE}:{number}"
+        try:
+            record = json.loads(line)
+            file, width, height = record["file"], int(record["width"]), int(record["height"])
+            corners = record["corners"]
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: expected file, width, height and corners") from exc
+        path = (folder / file).resolve()
+        if folder.resolve() not in path.parents:
+            raise ValueError(f"{where}: {file!r} is outside the dataset folder")
+        yield Example(path, width, height, _corners_from_names(corners, where))
+
+
+def _read_labelme(json_path: Path) -> Example:
+    """One LabelMe file: the first polygon with four points, in spec order."""
+    where = str(json_path)
+    try:
+        record = json.loads(json_path.read_text())
+        shapes = [s for s in record["shapes"] if len(s.get("points", [])) == 4]
+        image_path = (json_path.parent / record["imagePath"]).resolve()
+        width, height = int(record["imageWidth"]), int(record["imageHeight"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: not a LabelMe file with imagePath and size") from exc
+    if not shapes:
+        raise ValueError(f"{where}: no polygon with exactly four points")
+    corners = dict(zip(CORNER_NAMES, shapes[0]["points"], strict=True))
+    return Example(image_path, width, height, _corners_from_names(corners, where))
+
+
+def read_examples(folder: str | Path) -> list[Example]:
+    """All labelled photos in a folder: labels.jsonl if present, else LabelMe JSON files."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder")
+    if (folder / LABELS_FILE).exists():
+        examples = list(_read_jsonl(folder))
+    else:
+        examples = [_read_labelme(p) for p in sorted(folder.glob("*.json"))
+                    if p.name != "dataset.json"]
+    if not examples:
+        raise ValueError(f"{folder} has no {LABELS_FILE} and no LabelMe JSON files")
+    for example in examples:
+        if not example.path.exists():
+            raise ValueError(f"{folder}: labelled photo {example.path.name} does not exist")
+    return examples
+
+
+def _prepare(example: Example) -> tuple[np.ndarray, np.ndarray]:
+    gray, letterbox, box = decode_gray(example.path.read_bytes())
+    if (letterbox.width, letterbox.height) != (example.width, example.height):
+        raise ValueError(f"{example.path.name}: labelled as {example.width} x {example.height},"
+                         f" but the photo is {letterbox.width} x {letterbox.height} as displayed")
+    return letterbox_array(gray, letterbox, box), corners_to_target(example.corners, letterbox)
+
+
+def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(inputs uint8 [N, 400, 400, 1], targets float32 [N, 8]) through the serving
+    preprocessing, cached in the folder and rebuilt when the labels change."""
+    folder = Path(folder)
+    examples = read_examples(folder)
+    digest = hashlib.sha256()
+    for e in examples:
+        digest.update(f"{e.path.name}{e.width}{e.height}{e.corners.tobytes().hex()}".encode())
+    cache = folder / CACHE_FILE
+    if cache.exists():
+        with np.load(cache) as data:
+            if str(data["labels_sha256"]) == digest.hexdigest():
+                return data["inputs"], data["targets"]
+    with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
+        pairs = list(tqdm(pool.map(_prepare, examples, chunksize=16), total=len(examples),
+                          desc=f"preprocess {folder.name}", unit="photo"))
+    inputs = np.stack([p[0] for p in pairs])
+    targets = np.stack([p[1] for p in pairs])
+    tmp = folder / (CACHE_FILE + ".tmp.npz")
+    np.savez(tmp, inputs=inputs, targets=targets, labels_sha256=digest.hexdigest())
+    tmp.rename(cache)
+    return inputs, targets
+
+
+# --- Augmenting users' own photos, keeping the corner names -----------------------------
+
+
+def _augment_one(image: Image.Image, corners: np.ndarray, rng: np.random.Generator):
+    from training.photo import apply_homography, homography
+
+    # A 90-degree turn: points move with the pixels, names stay with the points.
+    turns = int(rng.integers(4))
+    for _ in range(turns):
+        w, _ = image.size
+        image = image.transpose(Image.Transpose.ROTATE_90)  # counter-clockwise
+        corners = np.stack([corners[:, 1], w - corners[:, 0]], axis=1)
+    # Perspective jitter: move the photo's corners by up to 6% of its size.
+    w, h = image.size
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
+    moved = frame + rng.uniform(-0.06, 0.06, (4, 2)) * np.array([w, h])
+    to_source = homography(frame, moved)  # output pixel -> source pixel
+    image = image.transform((w, h), Image.Transform.PERSPECTIVE,
+                            tuple(to_source.flatten()[:8]), Image.Resampling.BICUBIC)
+    corners = apply_homography(np.linalg.inv(to_source), corners)
+    # Light and camera.
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32) * rng.uniform(0.7, 1.3)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.5)))
+    noisy = np.asarray(image, dtype=np.float32) + rng.normal(0, rng.uniform(0, 6),
+                                                             (h, w, 1)).astype(np.float32)
+    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=int(rng.integers(40, 96)))
+    return buffer.getvalue(), image.size, corners
+
+
+def augment(source: str | Path, out_dir: str | Path, copies: int, seed: int) -> Path:
+    """Write `copies` augmented variants of each labelled photo in `source` (plus the
+    original) as a JSON Lines dataset in `out_dir`."""
+    if copies < 0:
+        raise ValueError(f"copies must be 0 or more, got {copies}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (out_dir / LABELS_FILE).exists():
+        raise ValueError(f"{out_dir} already holds a dataset; choose an empty folder")
+    lines = []
+    examples = read_examples(source)
+    for number, example in enumerate(tqdm(examples, desc="augment", unit="photo")):
+        original = ImageOps.exif_transpose(Image.open(example.path)).convert("RGB")
+        if original.size != (example.width, example.height):
+            raise ValueError(f"{example.path.name}: labelled as {example.width} x "
+                             f"{example.height}, but the photo is {original.size[0]} x "
+                             f"{original.size[1]} as displayed")
+        name = f"{number:05d}-0.jpg"
+        original.save(out_dir / name, "JPEG", quality=95)
+        lines.append(_label_line(name, *original.size, example.corners))
+        for copy in range(1, copies + 1):
+            rng = np.random.default_rng([seed, number, copy])
+            jpeg, size, corners = _augment_one(original, example.corners, rng)
+            name = f"{number:05d}-{copy}.jpg"
+            (out_dir / name).write_bytes(jpeg)
+            lines.append(_label_line(name, *size, corners))
+    (out_dir / LABELS_FILE).write_text("\n".join(lines) + "\n")
+    return out_dir

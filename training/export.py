@@ -1,0 +1,164 @@
+"""Export a trained run: .keras -> LiteRT flatbuffers, parity check, held-out evaluation,
+model card, and one model.tar.gz (what publish uploads and the function serves)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from certcorners.model_card import CARD_FILE, FLOAT_MODEL_FILE, INT8_MODEL_FILE
+from certcorners.predictor import Predictor
+from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE
+
+from training.dataset import load_arrays
+from training.evaluate import evaluate
+from training.model import multiply_accumulates
+
+KERAS_FILE = "model.keras"
+PACKAGE_FILE = "model.tar.gz"
+# float32 LiteRT and Keras run the same arithmetic in a different order (fused batch norm,
+# other kernels): they differ by float rounding, ~1e-5 of the output. 0.05 px at the 400-px
+# scale is 40x the 1.2e-3 px that rounding can explain yet 40x below the 2-px target, so
+# it catches a wrong export (transposed layout, missing normalisation) and nothing else.
+PARITY_TOLERANCE_PX = 0.05
+# The int8 variant ships only when quantisation moves corners this little on average.
+INT8_TOLERANCE_PX = 0.2
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def to_tflite(model: keras.Model, int8_weights: bool = False) -> bytes:
+    """A LiteRT flatbuffer; int8_weights = dynamic-range quantisation (int8 weights)."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if int8_weights:
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def corner_deviation_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per-corner distance between two sets of model outputs, in pixels of the 400 input."""
+    return np.linalg.norm((a - b).reshape(-1, 4, 2) * INPUT_SIZE, axis=-1)
+
+
+def _run_tflite(path: Path, inputs: np.ndarray) -> np.ndarray:
+    predictor = Predictor(path, num_threads=1)
+    return np.stack([predictor.run(x.astype(np.float32) / 255.0) for x in inputs])
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None,
+           parity_photos: int = 200) -> Path:
+    """Build run_dir/package/model.tar.gz from run_dir/model.keras; returns its path."""
+    run_dir, test_dir = Path(run_dir), Path(test_dir)
+    if not (run_dir / KERAS_FILE).exists():
+        raise ValueError(f"{run_dir} has no {KERAS_FILE}: train first")
+    package_dir = run_dir / "package"
+    package_dir.mkdir(exist_ok=True)
+    # compile=False: the training metric is not needed (nor importable) to export.
+    model = keras.saving.load_model(run_dir / KERAS_FILE, compile=False)
+    model.save(package_dir / KERAS_FILE)
+    (package_dir / FLOAT_MODEL_FILE).write_bytes(to_tflite(model))
+
+    # Parity: the served flatbuffer against the Keras model on held-out photos.
+    inputs, _ = load_arrays(test_dir)
+    inputs = inputs[:parity_photos]
+    keras_out = model.predict(inputs.astype(np.float32) / 255.0, batch_size=32, verbose=0)
+    float_dev = corner_deviation_px(_run_tflite(package_dir / FLOAT_MODEL_FILE, inputs),
+                                    keras_out)
+    if not float_dev.max() <= PARITY_TOLERANCE_PX:  # written so that NaN fails too
+        raise RuntimeError(f"LiteRT and Keras disagree by {float_dev.max():.4f} px (limit "
+                           f"{PARITY_TOLERANCE_PX}): the export is wrong")
+    parity = {"photos": int(len(inputs)), "tolerance_px": PARITY_TOLERANCE_PX,
+              "float32_max_px": round(float(float_dev.max()), 5)}
+
+    int8_path = package_dir / INT8_MODEL_FILE
+    int8_path.write_bytes(to_tflite(model, int8_weights=True))
+    int8_dev = corner_deviation_px(_run_tflite(int8_path, inputs), keras_out)
+    parity.update(int8_mean_px=round(float(int8_dev.mean()), 4),
+                  int8_max_px=round(float(int8_dev.max()), 4),
+                  int8_tolerance_px=INT8_TOLERANCE_PX,
+                  int8_included=bool(int8_dev.mean() <= INT8_TOLERANCE_PX))  # NaN -> False
+    if not parity["int8_included"]:
+        int8_path.unlink()
+
+    metrics = evaluate(package_dir / FLOAT_MODEL_FILE, test_dir, run_dir / "evaluation")
+    created = dt.datetime.now(dt.UTC)
+    commit = git_commit()
+    files = sorted(p for p in package_dir.iterdir() if p.name not in (CARD_FILE, PACKAGE_FILE))
+    card = {
+        "name": "certcorners registration-number corner regressor",
+        "version": version or created.strftime("%Y%m%d-%H%M%S") + f"-{commit[:7]}",
+        "created": created.isoformat(timespec="seconds"),
+        "git_commit": commit,
+        "training": _json_or_empty(run_dir / "train_config.json"),
+        "training_metrics": _json_or_empty(run_dir / "train_metrics.json"),
+        "datasets": _dataset_summary(run_dir, test_dir),
+        "parameters": int(model.count_params()),
+        "multiply_accumulates": multiply_accumulates(model),
+        "input": {"shape": [1, INPUT_SIZE, INPUT_SIZE, 1], "dtype": "float32",
+                  "preprocessing": "EXIF transpose, grayscale, letterbox to 400 x 400 "
+                                   "(aspect kept, centred, black margins), scale to [0, 1]"},
+        "output": {"shape": [1, 8], "meaning": "x, y of each corner as fractions of the "
+                                               "400-px input, in corner_order"},
+        "corner_order": list(CORNER_NAMES),
+        "serving_model": FLOAT_MODEL_FILE,
+        "parity": parity,
+        "held_out_metrics": {k: v for k, v in metrics.items() if k != "worst"},
+        "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
+    }
+    (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return write_package(package_dir, [*files, package_dir / CARD_FILE])
+
+
+def write_package(package_dir: Path, files: list[Path]) -> Path:
+    """A gzip tarball of plain files, reproducible apart from the card's content."""
+    out = package_dir / PACKAGE_FILE
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in files:
+            info = tar.gettarinfo(path, arcname=path.name)
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            info.mtime = 0
+            info.mode = 0o644
+            with open(path, "rb") as handle:
+                tar.addfile(info, handle)
+    out.write_bytes(buffer.getvalue())
+    print(f"package: {out} ({out.stat().st_size} bytes, sha256 {sha256_file(out)})")
+    return out
+
+
+def _json_or_empty(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _dataset_summary(run_dir: Path, test_dir: Path) -> dict:
+    config = _json_or_empty(run_dir / "train_config.json")
+    summary = {}
+    for role, folders in (("train", config.get("train_dirs", [])),
+                          ("validation", [config.get("val_dir")] if config.get("val_dir") else []),
+                          ("held_out", [str(test_dir)])):
+        summary[role] = [{"folder": f, **_json_or_empty(Path(f) / "dataset.json")}
+                         for f in folders]
+    return summary

@@ -1,0 +1,62 @@
+"""The corner regressor: a small Functional Keras CNN, ~0.1M parameters.
+
+Conv -> BatchNorm -> ReLU -> MaxPool blocks shrink the 400 x 400 grayscale input to a 6 x 6 x 96
+map; Flatten keeps where things are (a global pool would throw the position away); Dense(8)
+gives x, y of the four corners in spec order, as fractions of the 400-px input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from certcorners.preprocessing import INPUT_SIZE
+from keras import layers
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    input_size: int = INPUT_SIZE
+    filters: tuple[int, ...] = (8, 16, 24, 32, 48, 96)
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if self.input_size != INPUT_SIZE:
+            raise ValueError(f"input_size must be {INPUT_SIZE}: serving letterboxes to it")
+        if not self.filters or any(int(f) < 1 for f in self.filters):
+            raise ValueError(f"filters must be positive integers, got {self.filters}")
+        if len(self.filters) > 8:
+            raise ValueError("at most 8 blocks: each halves the 400-px input")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+def build_model(config: ModelConfig | None = None) -> keras.Model:
+    config = config or ModelConfig()
+    inputs = keras.Input((config.input_size, config.input_size, 1), name="image")
+    x = inputs
+    for block, filters in enumerate(config.filters):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.ReLU(name=f"relu{block}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    if config.dropout:
+        x = layers.Dropout(config.dropout, name="dropout")(x)
+    # Start every corner at the centre of the input rather than far outside it.
+    outputs = layers.Dense(8, bias_initializer=keras.initializers.Constant(0.5),
+                           name="corners")(x)
+    return keras.Model(inputs, outputs, name="corner_regressor")
+
+
+def multiply_accumulates(model: keras.Model) -> int:
+    """MACs per image of the convolutions and the dense layer (the rest is negligible)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * c_out * kh * kw * layer.input.shape[-1]
+        elif isinstance(layer, layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return int(total)

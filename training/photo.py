@@ -1,0 +1,215 @@
+"""'Photograph' a rendered card under the spec's photo conditions.
+
+Every random choice comes from the generator passed in, so one (seed, index) gives one photo.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from training.card import Card, render_card
+
+ASPECTS = (4 / 3, 3 / 2, 16 / 9, 1200 / 847)
+
+
+@dataclass
+class Photo:
+    jpeg: bytes
+    width: int  # as displayed (EXIF orientation applied)
+    height: int
+    corners: np.ndarray  # (4, 2): top-left, top-right, bottom-right, bottom-left
+    card_corners: np.ndarray  # (4, 2) the card outline in the photo
+    homography: np.ndarray  # card pixels -> photo pixels
+    card: Card
+
+
+def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """3x3 H with dst ~ H @ src for four point pairs (direct linear transform)."""
+    rows = []
+    for (x, y), (u, v) in zip(src, dst, strict=True):
+        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y, -u])
+        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y, -v])
+    _, _, vt = np.linalg.svd(np.asarray(rows, dtype=np.float64))
+    h = vt[-1].reshape(3, 3)
+    return h / h[2, 2]
+
+
+def apply_homography(h: np.ndarray, points: np.ndarray) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    ones = np.ones((*points.shape[:-1], 1))
+    mapped = np.concatenate([points, ones], axis=-1) @ h.T
+    return mapped[..., :2] / mapped[..., 2:3]
+
+
+def _tilted_outline(rng: np.random.Generator, w: float, h: float) -> np.ndarray:
+    """Card outline after an in-plane rotation and a camera tilt of up to 25 degrees."""
+    corners = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0],
+                        [-w / 2, h / 2, 0]])
+    spin = rng.uniform(0, 2 * np.pi)
+    rot_z = np.array([[np.cos(spin), -np.sin(spin), 0], [np.sin(spin), np.cos(spin), 0],
+                      [0, 0, 1]])
+    # Tilt about a random axis in the card plane (the camera's view off the normal).
+    tilt = np.radians(rng.uniform(0, 25) if rng.random() < 0.85 else rng.uniform(0, 8))
+    axis_angle = rng.uniform(0, 2 * np.pi)
+    axis = np.array([np.cos(axis_angle), np.sin(axis_angle), 0.0])
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    rot_tilt = np.eye(3) + np.sin(tilt) * k + (1 - np.cos(tilt)) * k @ k
+    points = corners @ rot_z.T @ rot_tilt.T
+    distance = max(w, h) * rng.uniform(1.2, 3.0)  # wide-angle phone to longer lens
+    z = points[:, 2] + distance
+    return points[:, :2] * distance / z[:, None]
+
+
+def _photo_size(rng: np.random.Generator) -> tuple[int, int]:
+    long_side = int(rng.integers(800, 2001))
+    short_side = round(long_side / ASPECTS[rng.integers(len(ASPECTS))])
+    return (long_side, short_side) if rng.random() < 0.6 else (short_side, long_side)
+
+
+def _place(rng: np.random.Generator, outline: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale and move the outline so its bounding box covers 35-90% of the photo, in frame."""
+    width, height = size
+    span = outline.max(axis=0) - outline.min(axis=0)
+    coverage = rng.uniform(0.35, 0.90)
+    scale = np.sqrt(coverage * width * height / (span[0] * span[1]))
+    scale = min(scale, 0.98 * width / span[0], 0.98 * height / span[1])
+    outline = (outline - outline.min(axis=0)) * scale
+    span = span * scale
+    offset = np.array([rng.uniform(0, width - span[0]), rng.uniform(0, height - span[1])])
+    return outline + offset
+
+
+def _background(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
+    from training.textures import random_background
+
+    return random_background(rng, size)
+
+
+def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.ndarray,
+              number_radius: float, card_outline: np.ndarray) -> np.ndarray:
+    h, w, _ = photo.shape
+    # Brightness, colour temperature and a brightness gradient across the frame, as one
+    # low-resolution gain field (light varies smoothly), upsampled once.
+    small = (max(2, w // 8), max(2, h // 8))
+    ys, xs = np.mgrid[0 : small[1], 0 : small[0]].astype(np.float32)
+    xs, ys = xs * w / small[0], ys * h / small[1]
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * xs / w + np.sin(angle) * ys / h
+    ramp = (ramp - ramp.min()) / max(float(np.ptp(ramp)), 1e-6)
+    gain = 1 - rng.uniform(0, 0.45) * ramp
+    if rng.random() < 0.5:  # a soft shadow crossing the card
+        shadow = Image.new("L", small, 0)
+        cx, cy = card_outline.mean(axis=0) / 8
+        a = rng.uniform(0, np.pi)
+        reach = 2 * max(small)
+        edge = np.array([np.cos(a), np.sin(a)])
+        normal = np.array([-edge[1], edge[0]])
+        offset = rng.uniform(-0.3, 0.3) * np.ptp(card_outline[:, 0]) / 8
+        base = np.array([cx, cy]) + normal * offset
+        poly = [base - edge * reach, base + edge * reach, base + edge * reach + normal * reach,
+                base - edge * reach + normal * reach]
+        ImageDraw.Draw(shadow).polygon([tuple(p) for p in poly], fill=255)
+        shadow = shadow.filter(ImageFilter.GaussianBlur(rng.uniform(0.6, 5)))
+        gain = gain * (1 - rng.uniform(0.15, 0.45) * np.asarray(shadow, np.float32) / 255)
+    gain_field = np.asarray(Image.fromarray(gain.astype(np.float32)).resize(
+        (w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    colour = rng.uniform(0.6, 1.25) * np.array(
+        [rng.uniform(0.85, 1.15), 1.0, rng.uniform(0.85, 1.15)], dtype=np.float32)
+    photo = photo * gain_field[..., None] * colour
+    # At most one specular glare spot that does not cover the number.
+    if rng.random() < 0.35:
+        for _ in range(20):
+            centre = card_outline.min(axis=0) + rng.random(2) * np.ptp(card_outline, axis=0)
+            radius = rng.uniform(0.03, 0.12) * max(w, h)
+            if np.linalg.norm(centre - number_center) > radius * 1.6 + number_radius:
+                x0, x1 = int(max(0, centre[0] - 3 * radius)), int(min(w, centre[0] + 3 * radius))
+                y0, y1 = int(max(0, centre[1] - 3 * radius)), int(min(h, centre[1] + 3 * radius))
+                gy, gx = np.ogrid[y0:y1, x0:x1]
+                glare = np.exp(-((gx - centre[0]) ** 2 + (gy - centre[1]) ** 2) / radius**2)
+                photo[y0:y1, x0:x1] += rng.uniform(80, 220) * glare[..., None]
+                break
+    return photo
+
+
+def photograph(card: Card, rng: np.random.Generator) -> Photo:
+    size = _photo_size(rng)
+    card_w, card_h = card.image.size
+    outline = _place(rng, _tilted_outline(rng, card_w, card_h), size)
+    card_rect = np.array([[0, 0], [card_w, 0], [card_w, card_h], [0, card_h]], dtype=np.float64)
+
+    # Pre-shrink the card near its size in the photo: the perspective warp does not filter.
+    photo_span = np.linalg.norm(outline[1] - outline[0])
+    shrink = min(1.0, 1.25 * photo_span / card_w)
+    art = card.image
+    if shrink < 1.0:
+        art = art.resize((max(8, round(card_w * shrink)), max(8, round(card_h * shrink))),
+                         Image.Resampling.LANCZOS)
+    art_rect = card_rect * np.array([art.width / card_w, art.height / card_h])
+    to_art = homography(outline, art_rect)  # photo -> art, what PIL's transform wants
+    warped = art.transform(size, Image.Transform.PERSPECTIVE, tuple(to_art.flatten()[:8]),
+                           Image.Resampling.BICUBIC)
+    background = _background(rng, size)
+    background.paste(warped, (0, 0), warped)
+
+    card_to_photo = homography(card_rect, outline)
+    corners = apply_homography(card_to_photo, card.number_quad)
+    centre = corners.mean(axis=0)
+    radius = np.linalg.norm(corners - centre, axis=1).max()
+    pixels = _lighting(rng, np.asarray(background, dtype=np.float32), centre, radius, outline)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+
+    # Camera: defocus or motion blur up to 1.5 px, sensor noise, JPEG quality 40-95.
+    blur = rng.uniform(0, 1.5)
+    if rng.random() < 0.7:
+        image = image.filter(ImageFilter.GaussianBlur(blur))
+    else:
+        image = _motion_blur(image, blur, rng.uniform(0, np.pi))
+    noisy = np.asarray(image, dtype=np.float32)
+    noisy = noisy + rng.normal(0, rng.uniform(0, 8), noisy.shape[:2])[..., None]
+    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
+    jpeg = _encode(image, int(rng.integers(40, 96)), rng)
+    return Photo(jpeg, size[0], size[1], corners, outline, card_to_photo, card)
+
+
+def _motion_blur(image: Image.Image, length: float, angle: float) -> Image.Image:
+    if length < 0.5:
+        return image
+    n = 5
+    kernel = np.zeros((n, n), dtype=np.float64)
+    for t in np.linspace(-length, length, 21):
+        x, y = 2 + t * np.cos(angle), 2 + t * np.sin(angle)
+        kernel[int(round(y)), int(round(x))] += 1
+    kernel /= kernel.sum()
+    return image.filter(ImageFilter.Kernel((n, n), kernel.flatten().tolist(), scale=1))
+
+
+# EXIF orientation -> the transpose that stores the displayed photo so the viewer undoes it.
+_STORE_FOR_ORIENTATION = {
+    3: Image.Transpose.ROTATE_180,
+    6: Image.Transpose.ROTATE_90,  # viewer rotates 90 deg clockwise (270 counter-clockwise)
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+def _encode(image: Image.Image, quality: int, rng: np.random.Generator) -> bytes:
+    """JPEG bytes; one photo in ten is stored sideways with an EXIF orientation, as phones do."""
+    buffer = io.BytesIO()
+    if rng.random() < 0.1:
+        orientation = (3, 6, 8)[rng.integers(3)]
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        image.transpose(_STORE_FOR_ORIENTATION[orientation]).save(
+            buffer, "JPEG", quality=quality, exif=exif.tobytes())
+    else:
+        image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def synthetic_photo(seed: int, index: int) -> Photo:
+    """The photo number `index` of the dataset with `seed`: independent of worker count."""
+    rng = np.random.default_rng([seed, index])
+    return photograph(render_card(rng), rng)

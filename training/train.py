@@ -1,0 +1,192 @@
+"""Training: fit() with validation every epoch, best checkpoint, early stopping, CSV history,
+a loss chart, and resumption after an interruption (BackupAndRestore)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from certcorners.preprocessing import INPUT_SIZE
+
+from training.dataset import load_arrays
+from training.model import ModelConfig, build_model
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    train_dirs: tuple[str, ...] = ()
+    val_dir: str = ""
+    out_dir: str = "runs/latest"
+    epochs: int = 40
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    patience: int = 8
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def __post_init__(self):
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if not (0 < self.learning_rate < 1):
+            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        if self.patience < 1:
+            raise ValueError(f"patience must be at least 1, got {self.patience}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@keras.saving.register_keras_serializable(package="certcorners")
+def corner_error_px(y_true, y_pred):
+    """Mean Euclidean corner error in pixels of the 400-px input: the spec's metric scale."""
+    diff = tf.reshape(y_pred - y_true, (-1, 4, 2)) * INPUT_SIZE
+    return tf.reduce_mean(tf.norm(diff, axis=-1))
+
+
+class Batches(keras.utils.PyDataset):
+    """uint8 [N, 400, 400, 1] in memory -> float32 batches in [0, 1], reshuffled each epoch."""
+
+    def __init__(self, inputs, targets, batch_size, shuffle, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.inputs, self.targets = inputs, targets
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(len(inputs))
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(len(self.inputs) / self.batch_size)
+
+    def __getitem__(self, index):
+        rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+        return self.inputs[rows].astype(np.float32) / 255.0, self.targets[rows]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+
+
+class LossChart(keras.callbacks.Callback):
+    """Redraws loss.png from history.csv after every epoch, so a long run can be watched."""
+
+    def __init__(self, history_csv: Path, chart_png: Path):
+        super().__init__()
+        self.history_csv, self.chart_png = history_csv, chart_png
+
+    def on_epoch_end(self, epoch, logs=None):
+        draw_loss_chart(self.history_csv, self.chart_png)
+
+
+def draw_loss_chart(history_csv: Path, chart_png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(history_csv) as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    figure, (loss_axes, error_axes) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("loss", "train"), ("val_loss", "validation")):
+        loss_axes.plot(epochs, [float(r[key]) for r in rows], label=label)
+    loss_axes.set(title="MAE loss (fraction of 400 px)", xlabel="epoch", yscale="log")
+    for key, label in (("corner_error_px", "train"), ("val_corner_error_px", "validation")):
+        error_axes.plot(epochs, [float(r[key]) for r in rows], label=label)
+    error_axes.set(title="mean corner error (px at 400)", xlabel="epoch", yscale="log")
+    for axes in (loss_axes, error_axes):
+        axes.grid(True, alpha=0.3)
+        axes.legend()
+    figure.tight_layout()
+    figure.savefig(chart_png, dpi=90)
+    plt.close(figure)
+
+
+def distribution_strategy() -> tf.distribute.Strategy:
+    """All GPUs TensorFlow sees (MirroredStrategy when several), else the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def train(config: TrainConfig, datasets=None) -> dict:
+    """Train and return the metrics. `datasets` = ((x_train, y_train), (x_val, y_val)) with
+    uint8 inputs [N, 400, 400, 1] and float targets [N, 8]; read from the config's folders
+    when None."""
+    if datasets is None:
+        if not config.train_dirs or not config.val_dir:
+            raise ValueError("train_dirs and val_dir are required when no datasets are given")
+        parts = [load_arrays(d) for d in config.train_dirs]
+        train_data = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        val_data = load_arrays(config.val_dir)
+    else:
+        train_data, val_data = datasets
+    for name, (x, y) in (("training", train_data), ("validation", val_data)):
+        if len(x) == 0 or len(x) != len(y) or x.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 1):
+            raise ValueError(f"{name} data must be N x {INPUT_SIZE} x {INPUT_SIZE} x 1 with N"
+                             f" targets, got {x.shape} and {np.shape(y)}")
+
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_config.json").write_text(json.dumps(config.to_json(), indent=2))
+    keras.utils.set_random_seed(config.seed)
+    strategy = distribution_strategy()
+    gpus = len(tf.config.list_physical_devices("GPU"))
+    print(f"training on {gpus} GPU(s)" if gpus else "training on the CPU", flush=True)
+    with strategy.scope():
+        model = build_model(config.model)
+        # Cosine decay over the planned run: a fixed budget ends at a low rate, and the
+        # schedule resumes where it was because BackupAndRestore restores the step count.
+        steps = config.epochs * math.ceil(
+            len(train_data[0]) / (config.batch_size * strategy.num_replicas_in_sync))
+        schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps,
+                                                          alpha=0.02)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss="mean_absolute_error", metrics=[corner_error_px])
+    batch = config.batch_size * strategy.num_replicas_in_sync
+    history_csv = out / "history.csv"
+    if not (out / "backup").exists() and history_csv.exists():
+        history_csv.unlink()  # a fresh run, not a resumed one: start a fresh history
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_loss",
+                                        save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                      restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        LossChart(history_csv, out / "loss.png"),
+    ]
+    started = time.perf_counter()
+    history = model.fit(
+        Batches(*train_data, batch, shuffle=True, seed=config.seed),
+        validation_data=Batches(*val_data, batch, shuffle=False),
+        epochs=config.epochs,
+        callbacks=callbacks,
+        verbose=2,
+    )
+    best = keras.saving.load_model(out / "best.keras") if (out / "best.keras").exists() else model
+    best.save(out / "model.keras")
+    evaluation = best.evaluate(Batches(*val_data, batch, shuffle=False), verbose=0,
+                               return_dict=True)
+    metrics = {
+        "epochs_run": len(history.history.get("loss", [])),
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "train_examples": int(len(train_data[0])),
+        "val_examples": int(len(val_data[0])),
+        "val_loss": float(evaluation["loss"]),
+        "val_corner_error_px": float(evaluation["corner_error_px"]),
+        "parameters": int(best.count_params()),
+    }
+    (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
