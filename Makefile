@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 REFERENCE_DATA := data/reference
 REFERENCE_RUN := runs/reference
 REFERENCE_EPOCHS ?= 16
-REFERENCE_VERSION ?= reference-1
+REFERENCE_VERSION ?= reference-20261121
 
 .PHONY: help setup test lint demo reference-model
 

@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 from certcorners.preprocessing import (
     CORNER_NAMES,
+    PREPROCESSING_VERSION,
     corners_to_target,
-    decode_gray,
+    decode_scaled,
     letterbox_array,
 )
 from PIL import Image, ImageFilter, ImageOps
@@ -142,11 +143,11 @@ def read_examples(folder: str | Path) -> list[Example]:
 
 
 def _prepare(example: Example) -> tuple[np.ndarray, np.ndarray]:
-    gray, letterbox, box = decode_gray(example.path.read_bytes())
+    scaled, letterbox = decode_scaled(example.path.read_bytes())
     if (letterbox.width, letterbox.height) != (example.width, example.height):
         raise ValueError(f"{example.path.name}: labelled as {example.width} x {example.height},"
                          f" but the photo is {letterbox.width} x {letterbox.height} as displayed")
-    return letterbox_array(gray, letterbox, box), corners_to_target(example.corners, letterbox)
+    return letterbox_array(scaled, letterbox), corners_to_target(example.corners, letterbox)
 
 
 def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +155,7 @@ def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndar
     preprocessing, cached in the folder and rebuilt when the labels change."""
     folder = Path(folder)
     examples = read_examples(folder)
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"preprocessing-{PREPROCESSING_VERSION}".encode())
     for e in examples:
         digest.update(f"{e.path.name}{e.width}{e.height}{e.corners.tobytes().hex()}".encode())
     cache = folder / CACHE_FILE

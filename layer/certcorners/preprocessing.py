@@ -12,9 +12,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 INPUT_SIZE = 400
+# Bumped whenever the pixels this module produces change: training caches key on it.
+PREPROCESSING_VERSION = 2
 CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
 # Decompression-bomb guard: no photo of the spec exceeds 2000 x 1500, phones reach ~50 MP.
 DEFAULT_MAX_PIXELS = 60_000_000
@@ -105,38 +107,53 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     return image
 
 
-def decode_gray(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
-    """Decode to an upright grayscale image, reduced only as far as the model input allows.
+# EXIF orientation -> the transpose that shows the stored pixels upright (as ImageOps does).
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
-    Returns (gray image, Letterbox for the displayed full-size photo, box) where `box` is the
-    region of the gray image that corresponds to the whole displayed photo. JPEGs use Pillow's
-    draft mode (DCT-domain downscaling by 1/2, 1/4 or 1/8), which is what makes phone-size
-    photos cheap; `box` keeps the geometry exact when the reduced size was rounded up.
+
+def decode_scaled(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """Decode to the upright grayscale photo at its letterboxed size.
+
+    Returns (image of scaled_width x scaled_height, Letterbox of the displayed photo).
+    JPEGs use Pillow's draft mode (DCT-domain downscaling by 1/2, 1/4 or 1/8), which is what
+    makes phone-size photos cheap. The resize happens in the stored orientation, where a
+    draft's rounded-up last row and column are always at the bottom and right, so the `box`
+    keeps the geometry exact; the small result is then turned upright.
     """
     if isinstance(image, (bytes, bytearray, memoryview)):
         image = open_image(bytes(image), max_pixels)
+    orientation = _exif_orientation(image)
     width, height = displayed_size(image)
     letterbox = Letterbox.for_size(width, height)
-    stored_width, _ = image.size
+    stored_width, stored_height = image.size
+    target = (letterbox.scaled_width, letterbox.scaled_height)
+    if orientation in _SWAPPING_ORIENTATIONS:
+        target = target[::-1]
     try:
         if image.format == "JPEG":
-            # Ask for at least the letterboxed size in the stored (pre-rotation) orientation.
-            swapped = (width, height) != image.size
-            need_w, need_h = letterbox.scaled_width, letterbox.scaled_height
-            image.draft("L", (need_h, need_w) if swapped else (need_w, need_h))
+            image.draft("L", target)
         if getattr(image, "n_frames", 1) > 1:
-            image.seek(0)
-        reduction = stored_width / image.size[0]
+            image.seek(0)  # animations: the first frame
         # Draft sizes are ceil(size / 2**k); recover the exact power of two.
+        reduction = stored_width / image.size[0]
         reduction = 2 ** round(math.log2(reduction)) if reduction > 1 else 1
-        image = ImageOps.exif_transpose(image)
-        gray = _to_gray(image)
+        box = (0.0, 0.0, stored_width / reduction, stored_height / reduction)
+        scaled = _to_gray(image).resize(target, Image.Resampling.BILINEAR, box=box)
     except (ImageTooLargeError, ImageDecodeError):
         raise
     except Exception as exc:
         raise ImageDecodeError("the image data is truncated or corrupt") from exc
-    box = (0.0, 0.0, width / reduction, height / reduction)
-    return gray, letterbox, box
+    if orientation in _UPRIGHT:
+        scaled = scaled.transpose(_UPRIGHT[orientation])
+    return scaled, letterbox
 
 
 def _to_gray(image: Image.Image) -> Image.Image:
@@ -157,16 +174,12 @@ def to_model_input(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIX
 
     The photo keeps its aspect ratio, is centred, and the margins are black (0).
     """
-    gray, letterbox, box = decode_gray(image, max_pixels)
-    return letterbox_array(gray, letterbox, box).astype(np.float32) / 255.0, letterbox
+    scaled, letterbox = decode_scaled(image, max_pixels)
+    return letterbox_array(scaled, letterbox).astype(np.float32) / 255.0, letterbox
 
 
-def letterbox_array(gray: Image.Image, letterbox: Letterbox, box=None) -> np.ndarray:
-    """Upright grayscale image -> uint8 array [400, 400, 1] (the form training caches)."""
-    box = box or (0.0, 0.0, float(gray.width), float(gray.height))
-    scaled = gray.resize(
-        (letterbox.scaled_width, letterbox.scaled_height), Image.Resampling.BILINEAR, box=box
-    )
+def letterbox_array(scaled: Image.Image, letterbox: Letterbox) -> np.ndarray:
+    """The scaled upright photo -> uint8 [400, 400, 1] (the form training caches)."""
     canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 1), dtype=np.uint8)
     canvas[
         letterbox.pad_y : letterbox.pad_y + letterbox.scaled_height,
