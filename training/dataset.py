@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -48,6 +49,13 @@ def _label_line(file: str, width: int, height: int, corners: np.ndarray) -> str:
     return json.dumps({"file": file, "width": width, "height": height, "corners": named})
 
 
+def _pool(workers: int | None) -> ProcessPoolExecutor:
+    # forkserver, not fork: the trainer calls this after TensorFlow has started threads, and
+    # forking a multi-threaded process can deadlock the children.
+    return ProcessPoolExecutor(workers or os.cpu_count() or 1,
+                               mp_context=multiprocessing.get_context("forkserver"))
+
+
 def _synthesise(args: tuple[Path, int, int]) -> str:
     from training.photo import synthetic_photo
 
@@ -66,9 +74,8 @@ def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = N
     out_dir.mkdir(parents=True, exist_ok=True)
     if (out_dir / LABELS_FILE).exists():
         raise ValueError(f"{out_dir} already holds a dataset; choose an empty folder")
-    workers = workers or os.cpu_count() or 1
     tasks = [(out_dir, seed, i) for i in range(count)]
-    with ProcessPoolExecutor(workers) as pool:
+    with _pool(workers) as pool:
         lines = list(tqdm(pool.map(_synthesise, tasks, chunksize=8), total=count,
                           desc=f"generate {out_dir.name}", unit="photo"))
     (out_dir / (LABELS_FILE + ".tmp")).write_text("\n".join(lines) + "\n")
@@ -163,7 +170,7 @@ def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndar
         with np.load(cache) as data:
             if str(data["labels_sha256"]) == digest.hexdigest():
                 return data["inputs"], data["targets"]
-    with ProcessPoolExecutor(workers or os.cpu_count() or 1) as pool:
+    with _pool(workers) as pool:
         pairs = list(tqdm(pool.map(_prepare, examples, chunksize=16), total=len(examples),
                           desc=f"preprocess {folder.name}", unit="photo"))
     inputs = np.stack([p[0] for p in pairs])

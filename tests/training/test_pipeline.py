@@ -1,0 +1,103 @@
+"""Train one epoch on a handful of photos, export, check parity, the card and the package."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+
+import numpy as np
+import pytest
+from certcorners.model_card import CARD_FILE, FLOAT_MODEL_FILE
+from certcorners.predictor import Predictor
+
+from training.dataset import load_arrays
+from training.export import PARITY_TOLERANCE_PX, export, sha256_file
+from training.model import ModelConfig, build_model
+from training.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def trained_run(synthetic_set, tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    config = TrainConfig((str(synthetic_set),), str(synthetic_set), str(run), epochs=1,
+                         batch_size=4)
+    return run, train(config)
+
+
+def test_one_epoch_smoke_training_writes_its_artifacts(trained_run):
+    run, metrics = trained_run
+    assert metrics["epochs_run"] == 1 and metrics["train_examples"] == 6
+    assert np.isfinite(metrics["val_corner_error_px"])
+    for name in ("model.keras", "best.keras", "history.csv", "loss.png", "train_config.json"):
+        assert (run / name).stat().st_size > 0
+    header = (run / "history.csv").read_text().splitlines()[0]
+    assert "val_loss" in header and "val_corner_error_px" in header
+
+
+def test_export_package_parity_and_model_card(trained_run, synthetic_set):
+    run, _ = trained_run
+    package = export(run, synthetic_set, version="test-1", parity_photos=6)
+    card = json.loads((run / "package" / CARD_FILE).read_text())
+    assert card["version"] == "test-1"
+    assert card["corner_order"] == ["top_left", "top_right", "bottom_right", "bottom_left"]
+    assert card["input"]["shape"] == [1, 400, 400, 1]
+    assert 50_000 < card["parameters"] < 150_000
+    assert card["parity"]["float32_max_px"] <= PARITY_TOLERANCE_PX
+    assert card["held_out_metrics"]["photos"] == 6
+    for key in ("mean_corner_error_px", "p95_corner_error_px", "share_worst_corner_within_4px",
+                "orientation_share"):
+        assert key in card["held_out_metrics"]
+    assert card["training"]["epochs"] == 1 and card["datasets"]["held_out"]
+    assert len(card["git_commit"]) in (40, 7) or card["git_commit"] == "unknown"
+    # Every file in the tarball is listed in the card with its sha256, and plain files only.
+    with tarfile.open(package) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        assert all(m.isfile() for m in members.values())
+        assert set(members) == set(card["files"]) | {CARD_FILE}
+    for name, entry in card["files"].items():
+        assert sha256_file(run / "package" / name) == entry["sha256"]
+    assert (run / "evaluation" / "evaluation.json").exists()
+    assert list((run / "evaluation").glob("worst-*.png"))
+
+
+def test_served_flatbuffer_agrees_with_keras(trained_run, synthetic_set):
+    import keras
+
+    run, _ = trained_run
+    if not (run / "package" / FLOAT_MODEL_FILE).exists():
+        export(run, synthetic_set, version="test-2", parity_photos=6)
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    inputs, _ = load_arrays(synthetic_set)
+    batch = inputs.astype(np.float32) / 255.0
+    expected = model.predict(batch, verbose=0)
+    predictor = Predictor(run / "package" / FLOAT_MODEL_FILE, num_threads=1)
+    served = np.stack([predictor.run(x) for x in batch])
+    assert np.abs(served - expected).max() * 400 < PARITY_TOLERANCE_PX
+
+
+def test_model_is_about_a_tenth_of_a_million_parameters():
+    assert 80_000 < build_model().count_params() < 120_000
+
+
+@pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"batch_size": 0}, {"learning_rate": 0},
+                                    {"patience": 0}])
+def test_bad_training_config_is_a_value_error(kwargs):
+    with pytest.raises(ValueError):
+        TrainConfig(**kwargs)
+
+
+def test_bad_model_config_is_a_value_error():
+    with pytest.raises(ValueError):
+        ModelConfig(input_size=256)
+    with pytest.raises(ValueError):
+        ModelConfig(filters=(8, 0))
+
+
+def test_train_without_data_is_a_value_error(tmp_path):
+    with pytest.raises(ValueError, match="train_dirs"):
+        train(TrainConfig(out_dir=str(tmp_path)))
+
+
+def test_export_without_a_trained_model_is_a_value_error(tmp_path, synthetic_set):
+    with pytest.raises(ValueError, match="train first"):
+        export(tmp_path, synthetic_set)
