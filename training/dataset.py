@@ -185,7 +185,7 @@ def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndar
 
 
 def _augment_one(image: Image.Image, corners: np.ndarray, rng: np.random.Generator):
-    from training.photo import apply_homography, homography
+    from certcorners.geometry import apply_homography, homography
 
     # A 90-degree turn: points move with the pixels, names stay with the points.
     turns = int(rng.integers(4))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 from certcorners.predictor import Predictor
-from PIL import Image, ImageDraw, ImageOps
+from certcorners_tools.client import draw_quads
 from tqdm import tqdm
 
 from training.dataset import read_examples
@@ -50,21 +50,6 @@ def predict_folder(model_path: str | Path, folder: str | Path, num_threads: int 
     return examples, predicted, true, sizes
 
 
-def draw_overlay(photo_path: Path, true: np.ndarray, predicted: np.ndarray, out: Path,
-                 max_side: int = 900) -> None:
-    """The photo with the true quad (green) and the predicted one (red); dots mark top_left."""
-    image = ImageOps.exif_transpose(Image.open(photo_path)).convert("RGB")
-    scale = min(1.0, max_side / max(image.size))
-    image = image.resize((round(image.width * scale), round(image.height * scale)))
-    draw = ImageDraw.Draw(image)
-    for quad, colour in ((true, (0, 200, 0)), (predicted, (230, 0, 0))):
-        points = [tuple(p) for p in np.asarray(quad) * scale]
-        draw.polygon(points, outline=colour, width=2)
-        x, y = points[0]
-        draw.ellipse((x - 4, y - 4, x + 4, y + 4), outline=colour, width=2)
-    image.save(out)
-
-
 def evaluate(model_path: str | Path, folder: str | Path, out_dir: str | Path,
              worst: int = 12, num_threads: int | None = None) -> dict:
     """Print and write the spec's metrics; save overlays of the `worst` photos."""
@@ -80,7 +65,9 @@ def evaluate(model_path: str | Path, folder: str | Path, out_dir: str | Path,
     metrics["worst"] = []
     for rank, i in enumerate(ranked):
         name = f"worst-{rank:02d}-{examples[i].path.stem}.png"
-        draw_overlay(examples[i].path, true[i], predicted[i], out_dir / name)
+        # True quad green, predicted red; a dot marks each top_left.
+        draw_quads(examples[i].path, [(true[i], (0, 200, 0)), (predicted[i], (230, 0, 0))],
+                   out_dir / name, max_side=900)
         metrics["worst"].append({"file": examples[i].path.name,
                                  "worst_corner_px": round(float(worst_corner[i]), 2),
                                  "overlay": name})

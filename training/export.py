@@ -4,7 +4,6 @@ model card, and one model.tar.gz (what publish uploads and the function serves).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import subprocess
@@ -14,7 +13,13 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from certcorners.model_card import CARD_FILE, FLOAT_MODEL_FILE, INT8_MODEL_FILE
+from certcorners.model_card import (
+    CARD_FILE,
+    FLOAT_MODEL_FILE,
+    INT8_MODEL_FILE,
+    PACKAGE_FILE,
+    sha256_file,
+)
 from certcorners.predictor import Predictor
 from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE
 
@@ -23,7 +28,6 @@ from training.evaluate import evaluate
 from training.model import multiply_accumulates
 
 KERAS_FILE = "model.keras"
-PACKAGE_FILE = "model.tar.gz"
 # float32 LiteRT and Keras run the same arithmetic in a different order (fused batch norm,
 # other kernels): they differ by float rounding, ~1e-5 of the output. 0.05 px at the 400-px
 # scale is 40x the 1.2e-3 px that rounding can explain yet 40x below the 2-px target, so
@@ -31,14 +35,6 @@ PACKAGE_FILE = "model.tar.gz"
 PARITY_TOLERANCE_PX = 0.05
 # The int8 variant ships only when quantisation moves corners this little on average.
 INT8_TOLERANCE_PX = 0.2
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def to_tflite(model: keras.Model, int8_weights: bool = False) -> bytes:

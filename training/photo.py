@@ -9,6 +9,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from certcorners.geometry import apply_homography, homography
 from PIL import Image, ImageDraw, ImageFilter
 
 from training.card import Card, render_card
@@ -25,24 +26,6 @@ class Photo:
     card_corners: np.ndarray  # (4, 2) the card outline in the photo
     homography: np.ndarray  # card pixels -> photo pixels
     card: Card
-
-
-def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """3x3 H with dst ~ H @ src for four point pairs (direct linear transform)."""
-    rows = []
-    for (x, y), (u, v) in zip(src, dst, strict=True):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y, -u])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y, -v])
-    _, _, vt = np.linalg.svd(np.asarray(rows, dtype=np.float64))
-    h = vt[-1].reshape(3, 3)
-    return h / h[2, 2]
-
-
-def apply_homography(h: np.ndarray, points: np.ndarray) -> np.ndarray:
-    points = np.asarray(points, dtype=np.float64)
-    ones = np.ones((*points.shape[:-1], 1))
-    mapped = np.concatenate([points, ones], axis=-1) @ h.T
-    return mapped[..., :2] / mapped[..., 2:3]
 
 
 def _tilted_outline(rng: np.random.Generator, w: float, h: float) -> np.ndarray:
@@ -135,8 +118,8 @@ def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.nda
     return photo
 
 
-def photograph(card: Card, rng: np.random.Generator) -> Photo:
-    size = _photo_size(rng)
+def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | None = None) -> Photo:
+    size = size or _photo_size(rng)
     card_w, card_h = card.image.size
     outline = _place(rng, _tilted_outline(rng, card_w, card_h), size)
     card_rect = np.array([[0, 0], [card_w, 0], [card_w, card_h], [0, card_h]], dtype=np.float64)
@@ -209,7 +192,8 @@ def _encode(image: Image.Image, quality: int, rng: np.random.Generator) -> bytes
     return buffer.getvalue()
 
 
-def synthetic_photo(seed: int, index: int) -> Photo:
-    """The photo number `index` of the dataset with `seed`: independent of worker count."""
+def synthetic_photo(seed: int, index: int, size: tuple[int, int] | None = None) -> Photo:
+    """The photo number `index` of the dataset with `seed`: independent of worker count.
+    `size` fixes the photo's width and height (sample photos, benchmarks)."""
     rng = np.random.default_rng([seed, index])
-    return photograph(render_card(rng), rng)
+    return photograph(render_card(rng), rng, size)

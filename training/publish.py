@@ -12,9 +12,7 @@ from pathlib import Path
 
 import boto3
 from botocore.exceptions import ClientError
-from certcorners.model_card import CARD_FILE, SHA256_METADATA_KEY
-
-from training.export import PACKAGE_FILE, sha256_file
+from certcorners.model_card import CARD_FILE, PACKAGE_FILE, SHA256_METADATA_KEY, sha256_file
 
 
 class VersionExistsError(RuntimeError):

@@ -8,12 +8,13 @@ import json
 
 import numpy as np
 import pytest
+from certcorners.geometry import apply_homography
 from PIL import Image, ImageOps
 
 from tests.conftest import ink_contrast
 from training.card import render_card
 from training.dataset import generate, read_examples
-from training.photo import apply_homography, synthetic_photo
+from training.photo import synthetic_photo
 
 
 def _dark_pixels(card_rgba: Image.Image, box, margin: float) -> np.ndarray:

@@ -7,11 +7,11 @@ import tarfile
 
 import numpy as np
 import pytest
-from certcorners.model_card import CARD_FILE, FLOAT_MODEL_FILE
+from certcorners.model_card import CARD_FILE, FLOAT_MODEL_FILE, sha256_file
 from certcorners.predictor import Predictor
 
 from training.dataset import load_arrays
-from training.export import PARITY_TOLERANCE_PX, export, sha256_file
+from training.export import PARITY_TOLERANCE_PX, export
 from training.model import ModelConfig, build_model
 from training.train import TrainConfig, train
 

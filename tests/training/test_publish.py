@@ -8,10 +8,9 @@ import tarfile
 
 import boto3
 import pytest
-from certcorners.model_card import CARD_FILE
+from certcorners.model_card import CARD_FILE, sha256_file
 from moto import mock_aws
 
-from training.export import sha256_file
 from training.publish import VersionExistsError, publish
 
 

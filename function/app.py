@@ -1,0 +1,125 @@
+"""HTTPS API: where is the registration number on this photo of a registration certificate?
+
+POST /v1/corners  the photo (raw JPEG/PNG/WebP, or JSON {"image": base64}) -> four corners
+GET  /v1/model    the model card of the model being served
+"""
+
+import os
+import time
+from typing import Annotated, Literal
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from certcorners.crop import png_base64, rectified_crop
+from certcorners.errors import (
+    ApiError,
+    BadRequest,
+    ImageTooSmall,
+    TooManyPixels,
+    UnprocessableImage,
+)
+from certcorners.model_store import ModelStore
+from certcorners.preprocessing import (
+    CORNER_NAMES,
+    ImageDecodeError,
+    ImageTooLargeError,
+    corners_dict,
+    output_to_corners,
+    to_model_input,
+)
+from certcorners.requests import parse_image_request
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+app = APIGatewayRestResolver(enable_validation=True)
+
+MAX_IMAGE_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", "4500000"))
+MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", "40000000"))
+MIN_IMAGE_SIDE = int(os.environ.get("MIN_IMAGE_SIDE", "64"))
+
+store = ModelStore.from_environment()
+if os.environ.get("MODEL_PRELOAD", "true") == "true" and store.uri:
+    try:  # in the init phase (and before a SnapStart snapshot); a failure retries per request
+        store.get()
+    except ApiError as error:
+        logger.warning("model not loaded at start-up", extra={"reason": error.message})
+
+
+@app.post("/v1/corners")
+@tracer.capture_method
+def corners(include: Annotated[Literal["crop"] | None, Query()] = None) -> dict:
+    started = time.perf_counter()
+    event = app.current_event
+    request = parse_image_request(event.body, bool(event.is_base64_encoded),
+                                  event.headers.get("content-type"), MAX_IMAGE_BYTES)
+    model = store.get()
+    try:
+        model_input, letterbox = to_model_input(request.data, MAX_IMAGE_PIXELS)
+    except ImageTooLargeError as exc:
+        raise TooManyPixels(str(exc)) from exc
+    except ImageDecodeError as exc:
+        raise UnprocessableImage(str(exc)) from exc
+    if min(letterbox.width, letterbox.height) < MIN_IMAGE_SIDE:
+        raise ImageTooSmall(f"the image is {letterbox.width} x {letterbox.height}; each side "
+                            f"must be at least {MIN_IMAGE_SIDE} px")
+    decoded = time.perf_counter()
+    points = output_to_corners(model.predictor.run(model_input), letterbox)
+    inferred = time.perf_counter()
+
+    metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds,
+                       value=(inferred - decoded) * 1000)
+    metrics.add_metric(name="ImageMegapixels", unit=MetricUnit.Count,
+                       value=letterbox.width * letterbox.height / 1e6)
+    named = corners_dict(points)
+    body = {
+        "corners": named,
+        "polygon": [[named[n]["x"], named[n]["y"]] for n in CORNER_NAMES],
+        "image": {"width": letterbox.width, "height": letterbox.height},
+        "model": {"version": model.version, "sha256": model.sha256},
+    }
+    if include == "crop":
+        body["crop"] = {"format": "png", "base64": png_base64(
+            rectified_crop(request.data, points, MAX_IMAGE_PIXELS))}
+    body["timing_ms"] = {"decode": round((decoded - started) * 1000, 2),
+                         "inference": round((inferred - decoded) * 1000, 2),
+                         "total": round((time.perf_counter() - started) * 1000, 2)}
+    logger.info("corners found", extra={"format": request.format, "width": letterbox.width,
+                                        "height": letterbox.height, **body["timing_ms"]})
+    return body
+
+
+@app.get("/v1/model")
+def model_card() -> dict:
+    return store.get().card
+
+
+@app.exception_handler(ApiError)
+def api_error(error: ApiError) -> Response:
+    logger.warning("request refused", extra={"status": error.status, "code": error.code,
+                                             "reason": error.message})
+    return Response(error.status, "application/json", error.body())
+
+
+@app.exception_handler(RequestValidationError)
+def invalid_parameter(error: RequestValidationError) -> Response:
+    fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) for e in error.errors())
+    return api_error(BadRequest(f"invalid parameter: {fields or 'request'} "
+                                "(include accepts only 'crop')"))
+
+
+@app.exception_handler(Exception)
+def unexpected(error: Exception) -> Response:
+    logger.exception("unexpected error")
+    return Response(500, "application/json", ApiError("an unexpected error occurred").body())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics(capture_cold_start_metric=True)
+def lambda_handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,46 @@
+"""Errors a request can meet, each with its HTTP status and a stable code for clients.
+
+Raised anywhere, turned into `{"error": {"code", "message"}}` in one place (function/app.py).
+"""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def body(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message}}
+
+
+class BadRequest(ApiError):
+    status, code = 400, "bad_request"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "unsupported_media_type"
+
+
+class UnprocessableImage(ApiError):
+    status, code = 422, "undecodable_image"
+
+
+class TooManyPixels(UnprocessableImage):
+    code = "too_many_pixels"
+
+
+class ImageTooSmall(UnprocessableImage):
+    code = "image_too_small"
+
+
+class ModelUnavailable(ApiError):
+    status, code = 503, "model_unavailable"

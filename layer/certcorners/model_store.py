@@ -1,0 +1,195 @@
+"""The model as the function serves it: fetched from S3 once per execution environment.
+
+MODEL_S3_URI names a model.tar.gz from the training module. On first use it is downloaded
+to /tmp with its sha256 computed on the way, checked against the object's metadata, extracted
+defensively (regular files only, no paths out of the folder) into a fresh folder, checked file
+by file against the model card, renamed into place, and loaded into one LiteRT interpreter.
+Any failure raises ModelUnavailable (503) and leaves nothing half-made; the next call retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from certcorners.errors import ModelUnavailable
+from certcorners.model_card import CARD_FILE, SHA256_METADATA_KEY, sha256_file
+from certcorners.predictor import Predictor
+
+MAX_PACKAGE_BYTES = 100 * 1024 * 1024
+MAX_EXTRACTED_BYTES = 200 * 1024 * 1024
+MAX_MEMBERS = 32
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    predictor: Predictor
+    card: dict
+    sha256: str  # of model.tar.gz
+    folder: Path
+    load_seconds: float
+
+    @property
+    def version(self) -> str:
+        return str(self.card.get("version", "unknown"))
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    parsed = urlparse(uri or "")
+    if parsed.scheme != "s3" or not parsed.netloc or not parsed.path.strip("/"):
+        raise ModelUnavailable(
+            f"MODEL_S3_URI must look like s3://bucket/key/model.tar.gz, got {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def s3_client():
+    """boto3 S3 client with timeouts that fail well before API Gateway's 29 s.
+
+    boto3 reads AWS_ENDPOINT_URL_S3, which points it at a local S3 in development."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=5,
+                    retries={"mode": "standard", "max_attempts": 2})
+    return boto3.client("s3", config=config)
+
+
+class ModelStore:
+    def __init__(self, uri: str, cache_dir: str | Path = "/tmp/model", client=None):
+        self.uri = uri
+        self.cache_dir = Path(cache_dir)
+        self._client = client
+        self._model: LoadedModel | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls) -> ModelStore:
+        return cls(os.environ.get("MODEL_S3_URI", ""),
+                   os.environ.get("MODEL_CACHE_DIR", "/tmp/model"))
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._model
+
+    def get(self) -> LoadedModel:
+        """The loaded model, fetching it first if this environment has none yet."""
+        model = self._model
+        if model is not None:
+            return model
+        with self._lock:  # concurrent first requests share one download
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def reset(self) -> None:
+        with self._lock:
+            self._model = None
+
+    def _load(self) -> LoadedModel:
+        started = time.perf_counter()
+        bucket, key = parse_s3_uri(self.uri)
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.cache_dir))
+        except OSError as exc:
+            raise ModelUnavailable(f"cannot write the model cache: {exc.strerror}") from exc
+        try:
+            archive = staging / "model.tar.gz"
+            digest = self._download(bucket, key, archive)
+            extracted = staging / "model"
+            _safe_extract(archive, extracted)
+            archive.unlink()
+            card = _verify_files(extracted)
+            final = self.cache_dir / digest
+            if final.exists():
+                shutil.rmtree(final)
+            extracted.rename(final)  # atomic: a folder named by its sha256 is complete
+            predictor = Predictor(final / card.get("serving_model", "model.tflite"))
+        except ModelUnavailable:
+            raise
+        except OSError as exc:
+            raise ModelUnavailable(f"cannot prepare the model: {exc.strerror or exc}") from exc
+        except Exception as exc:  # a flatbuffer LiteRT rejects, and anything else
+            raise ModelUnavailable(f"the model cannot be loaded: {exc}") from exc
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return LoadedModel(predictor, card, digest, final, time.perf_counter() - started)
+
+    def _download(self, bucket: str, key: str, target: Path) -> str:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self._client or s3_client()
+        try:
+            response = client.get_object(Bucket=bucket, Key=key)
+            expected = response.get("Metadata", {}).get(SHA256_METADATA_KEY, "")
+            if response.get("ContentLength", 0) > MAX_PACKAGE_BYTES:
+                raise ModelUnavailable(f"s3://{bucket}/{key} is larger than a model can be")
+            digest = hashlib.sha256()
+            with open(target, "wb") as out:
+                for chunk in response["Body"].iter_chunks(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "error")
+            raise ModelUnavailable(f"cannot fetch s3://{bucket}/{key}: {code}") from exc
+        except BotoCoreError as exc:  # unreachable, timed out, interrupted mid-body
+            raise ModelUnavailable(f"cannot fetch s3://{bucket}/{key}: {exc}") from exc
+        if not expected:
+            raise ModelUnavailable(
+                f"s3://{bucket}/{key} has no sha256 metadata: publish it with the training CLI")
+        if digest.hexdigest() != expected.lower():
+            raise ModelUnavailable(f"s3://{bucket}/{key} does not match its sha256 metadata")
+        return digest.hexdigest()
+
+
+def _safe_extract(archive: Path, folder: Path) -> None:
+    """Regular files in the top folder only; anything else refuses the whole archive."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            members = tar.getmembers()
+            if len(members) > MAX_MEMBERS:
+                raise ModelUnavailable("the model archive holds too many files")
+            if sum(m.size for m in members) > MAX_EXTRACTED_BYTES:
+                raise ModelUnavailable("the model archive unpacks to too many bytes")
+            for member in members:
+                name = member.name
+                if not member.isfile():
+                    raise ModelUnavailable(f"the model archive holds a non-file entry: {name}")
+                if name.startswith("/") or "/" in name or name in ("", ".", ".."):
+                    raise ModelUnavailable(f"the model archive holds an unsafe path: {name}")
+            folder.mkdir()
+            # The 'data' filter re-checks paths, links and permissions as a second guard.
+            tar.extractall(folder, members=members, filter="data")
+    except ModelUnavailable:
+        raise
+    except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
+        raise ModelUnavailable(f"the model archive is corrupt: {exc}") from exc
+
+
+def _verify_files(folder: Path) -> dict:
+    """The model card, after every file it lists matched its sha256."""
+    try:
+        card = json.loads((folder / CARD_FILE).read_text())
+        files = card["files"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelUnavailable("the model archive has no valid model card") from exc
+    serving = card.get("serving_model", "model.tflite")
+    if serving not in files:
+        raise ModelUnavailable(f"the model card does not list its serving model {serving}")
+    for name, entry in files.items():
+        path = folder / name
+        if "/" in name or not path.is_file():
+            raise ModelUnavailable(f"the model archive lacks {name}, listed in its card")
+        digest = sha256_file(path)
+        if digest != entry.get("sha256"):
+            raise ModelUnavailable(f"{name} does not match the sha256 in the model card")
+    return card

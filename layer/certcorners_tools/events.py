@@ -1,0 +1,90 @@
+"""Rebuild events/ from `sam local generate-event apigateway aws-proxy` (kept verbatim in
+events/aws-proxy.generated.json) and synthetic sample photos made to the spec:
+
+    python -m certcorners_tools.events
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import json
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+PHOTOS = EVENTS / "photos"
+SAMPLE_SEED = 2026
+SAMPLES = {  # file -> (index, size, format)
+    "certificate-1200x847.jpg": (0, (1200, 847), "JPEG"),
+    "certificate-600x800.png": (3, (600, 800), "PNG"),
+}
+
+
+def make_photos() -> None:
+    from training.dataset import _label_line
+    from training.photo import synthetic_photo
+
+    PHOTOS.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for name, (index, size, kind) in SAMPLES.items():
+        photo = synthetic_photo(SAMPLE_SEED, index, size)
+        if kind == "JPEG":
+            (PHOTOS / name).write_bytes(photo.jpeg)
+        else:
+            image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo.jpeg))).convert("RGB")
+            image.save(PHOTOS / name, "PNG")
+        lines.append(_label_line(name, photo.width, photo.height, photo.corners))
+    (PHOTOS / "labels.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def event(method: str, path: str, body: bytes | str | None, content_type: str | None,
+          query: dict | None = None) -> dict:
+    base = json.loads((EVENTS / "aws-proxy.generated.json").read_text())
+    made = copy.deepcopy(base)
+    made.update(resource=path, path=path, httpMethod=method, pathParameters=None,
+                stageVariables=None, queryStringParameters=query,
+                multiValueQueryStringParameters={k: [v] for k, v in query.items()}
+                if query else None)
+    made["requestContext"].update(resourcePath=path, httpMethod=method, path=f"/prod{path}",
+                                  stage="prod")
+    headers = {k: v for k, v in made["headers"].items() if k.lower() != "content-type"}
+    headers["Accept"] = "application/json"
+    headers["x-api-key"] = "local-example-key"
+    if content_type:
+        headers["Content-Type"] = content_type
+    made["headers"] = headers
+    made["multiValueHeaders"] = {k: [v] for k, v in headers.items()}
+    if isinstance(body, bytes):
+        made.update(body=base64.b64encode(body).decode("ascii"), isBase64Encoded=True)
+    else:
+        made.update(body=body, isBase64Encoded=False)
+    return made
+
+
+def main() -> None:
+    make_photos()
+    jpeg = (PHOTOS / "certificate-1200x847.jpg").read_bytes()
+    png = (PHOTOS / "certificate-600x800.png").read_bytes()
+    events = {
+        "corners-jpeg.json": event("POST", "/v1/corners", jpeg, "image/jpeg"),
+        "corners-png.json": event("POST", "/v1/corners", png, "image/png"),
+        "corners-json.json": event("POST", "/v1/corners", json.dumps(
+            {"image": base64.b64encode(jpeg).decode("ascii")}), "application/json"),
+        "corners-jpeg-crop.json": event("POST", "/v1/corners", jpeg, "image/jpeg",
+                                        {"include": "crop"}),
+        # JPEG markers, then noise: claims to be a JPEG, cannot be decoded.
+        "corners-undecodable.json": event("POST", "/v1/corners", jpeg[:600] + bytes(4000),
+                                          "image/jpeg"),
+        "model.json": event("GET", "/v1/model", None, None),
+    }
+    for name, made in events.items():
+        (EVENTS / name).write_text(json.dumps(made, indent=2) + "\n")
+        print(f"wrote events/{name}")
+
+
+if __name__ == "__main__":
+    main()

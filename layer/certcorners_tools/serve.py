@@ -1,0 +1,88 @@
+"""A local HTTP API on 127.0.0.1 for the real handler, like `sam local start-api`.
+
+Each request becomes an API Gateway REST proxy event; the handler's answer becomes the HTTP
+response. Run by `make serve` in a bare interpreter whose path holds only the built layer and
+function, so it exercises exactly what `sam build` made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+if __package__ in (None, ""):  # run as a script beside the built layer
+    import proxy
+else:
+    from certcorners_tools import proxy
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+
+
+def make_handler(lambda_handler, api_key: str | None):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                if key.lower() not in ("content-length", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _dispatch(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if (self.command, path) not in proxy.ROUTES:
+                self._answer(*proxy.not_found(self.command, path))
+                return
+            if api_key and self.headers.get("x-api-key") != api_key:
+                self._answer(403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}')
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > MAX_BODY_BYTES:
+                self._answer(413, {"Content-Type": "application/json"},
+                             b'{"message":"Request Too Long"}')
+                return
+            body = self.rfile.read(length) if length else b""
+            event = proxy.to_event(self.command, self.path, dict(self.headers.items()), body)
+            try:
+                response = lambda_handler(event, proxy.LambdaContext())
+            except Exception as exc:  # what API Gateway shows for a crashed function
+                print(f"handler raised {type(exc).__name__}: {exc}", file=sys.stderr)
+                self._answer(502, {"Content-Type": "application/json"},
+                             b'{"message": "Internal server error"}')
+                return
+            self._answer(*proxy.from_response(response))
+
+        do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+
+        def log_message(self, format, *args):  # one line a request, never the body
+            print(f"{self.address_string()} {format % args}", file=sys.stderr)
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument("--api-key", default=None, help="require this x-api-key")
+    args = parser.parse_args()
+    import app  # the function, from the built function folder on the path
+
+    server = ThreadingHTTPServer((args.host, args.port), make_handler(app.lambda_handler,
+                                                                      args.api_key))
+    print(json.dumps({"listening": f"http://{args.host}:{args.port}"}), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
