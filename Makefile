@@ -15,7 +15,12 @@ REFERENCE_RUN := runs/reference
 REFERENCE_EPOCHS ?= 16
 REFERENCE_VERSION ?= reference-20261121
 
-.PHONY: help setup test lint demo reference-model
+EVENT ?= events/corners-jpeg.json
+PORT ?= 3000
+export SAM_CLI_TELEMETRY := 0
+BUILD_STAMP := .aws-sam/build/template.yaml
+
+.PHONY: help setup test lint build demo invoke serve events train-demo reference-model
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,11 +43,28 @@ setup: $(VENV)/.installed .venv-sam/.installed  ## create the virtual environmen
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .
 
-test: setup  ## the whole test suite (what CI runs)
+test: setup build  ## the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
-demo: setup  ## small generate -> train -> export -> evaluate run
+$(BUILD_STAMP): template.yaml layer/Makefile layer/requirements.txt $(wildcard layer/certcorners/*.py) $(wildcard function/*.py) | .venv-sam/.installed
+	$(SAM) build
+
+build: setup $(BUILD_STAMP)  ## sam build (no Docker): the function and both layers
+
+demo: setup build  ## the main job: local S3 + local API + sample photos -> corners + overlays in out/
+	$(PY) -m certcorners_tools.local demo --out out
+
+invoke: setup build  ## one event through the real handler, no Docker: make invoke EVENT=events/model.json
+	$(PY) -m certcorners_tools.local invoke $(EVENT)
+
+serve: setup build  ## local API on 127.0.0.1:$(PORT) like sam local start-api, no Docker
+	$(PY) -m certcorners_tools.local serve --port $(PORT)
+
+events: setup  ## rebuild events/ and the sample photos
+	$(PY) -m certcorners_tools.events
+
+train-demo: setup  ## small generate -> train -> export -> evaluate run (minutes, CPU)
 	$(PY) -m training demo --out runs/demo
 
 reference-model: setup  ## the committed reference model (CPU: ~1.5 h; resumes if interrupted)

@@ -58,3 +58,113 @@ def png_bytes(image: Image.Image, **kwargs) -> bytes:
 
 def load_event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text())
+
+
+# --- Serving --------------------------------------------------------------------------------
+
+FUNCTION_DIR = ROOT / "function"
+MODEL_BUCKET = "certcorners-test"
+MODEL_KEY = "models/reference/model.tar.gz"
+
+
+def photo_labels() -> dict[str, dict]:
+    """The sample photos' true corners (events/photos/labels.jsonl)."""
+    lines = (EVENTS / "photos" / "labels.jsonl").read_text().splitlines()
+    return {r["file"]: r for r in map(json.loads, lines)}
+
+
+def corner_errors_px(answer: dict, label: dict) -> np.ndarray:
+    """Per-corner error at the spec's 400-px scale."""
+    names = ("top_left", "top_right", "bottom_right", "bottom_left")
+    got = np.array([[answer["corners"][n]["x"], answer["corners"][n]["y"]] for n in names])
+    want = np.array([label["corners"][n] for n in names])
+    return np.linalg.norm(got - want, axis=1) * 400 / max(label["width"], label["height"])
+
+
+@pytest.fixture(scope="session")
+def reference_package() -> Path:
+    if not REFERENCE_PACKAGE.exists():
+        pytest.fail(f"{REFERENCE_PACKAGE} is missing: the reference model must be committed")
+    return REFERENCE_PACKAGE
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """In-process S3 (moto) with an empty model bucket."""
+    import boto3
+    from moto import mock_aws
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=MODEL_BUCKET)
+        yield client
+
+
+def put_package(s3, data: bytes, key: str = MODEL_KEY, sha256: str | None = None) -> str:
+    import hashlib
+
+    digest = sha256 if sha256 is not None else hashlib.sha256(data).hexdigest()
+    s3.put_object(Bucket=MODEL_BUCKET, Key=key, Body=data,
+                  Metadata={"sha256": digest} if digest else {})
+    return f"s3://{MODEL_BUCKET}/{key}"
+
+
+@pytest.fixture(scope="session")
+def app_module():
+    """function/app.py, imported once as Lambda would (no model preloaded: tests set it)."""
+    import importlib
+    import sys
+
+    os.environ.update(POWERTOOLS_SERVICE_NAME="certcorners", POWERTOOLS_TRACE_DISABLED="true",
+                      POWERTOOLS_METRICS_NAMESPACE="CertcornersTest", MODEL_PRELOAD="false",
+                      MODEL_S3_URI="")
+    if str(FUNCTION_DIR) not in sys.path:
+        sys.path.insert(0, str(FUNCTION_DIR))
+    return importlib.import_module("app")
+
+
+@pytest.fixture
+def handler(app_module, s3, tmp_path, monkeypatch, reference_package):
+    """The handler with the reference model published to moto; a fresh cold start."""
+    from certcorners.model_store import ModelStore
+
+    uri = put_package(s3, reference_package.read_bytes())
+    store = ModelStore(uri, tmp_path / "model-cache")
+    monkeypatch.setattr(app_module, "store", store)
+    return app_module.lambda_handler
+
+
+class Context:
+    function_name = "CornersFunction"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1769
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:CornersFunction"
+    aws_request_id = "test-request"
+
+    @staticmethod
+    def get_remaining_time_in_millis():
+        return 20_000
+
+
+def invoke(handler, event: dict) -> tuple[int, dict]:
+    response = handler(event, Context())
+    return response["statusCode"], json.loads(response["body"])
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A valid PNG signature and IHDR declaring width x height, with one tiny IDAT: what a
+    decompression bomb looks like before anyone decodes it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))

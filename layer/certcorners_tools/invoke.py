@@ -31,7 +31,11 @@ def main() -> int:
     with open(sys.argv[1]) as handle:
         event = json.load(handle)
     import app
+    import certcorners
 
+    # Where the code came from: the folders `sam build` made, nothing else.
+    print(json.dumps({"function": app.__file__, "layer": certcorners.__file__}),
+          file=sys.stderr)
     response = app.lambda_handler(event, proxy.LambdaContext())
     shown = dict(response)
     with contextlib.suppress(json.JSONDecodeError):  # a non-JSON body is shown as it is

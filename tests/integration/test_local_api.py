@@ -1,0 +1,82 @@
+"""Over real HTTP: moto's S3 server + the local API (the built layer in a bare interpreter)
++ an HTTP client. Also the Docker-free `invoke` path on the sample events."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import urllib.request
+
+import pytest
+
+from certcorners_tools import local
+from certcorners_tools.client import predict
+from tests.conftest import EVENTS, ROOT, corner_errors_px, photo_labels
+
+PHOTOS = EVENTS / "photos"
+
+
+@pytest.fixture(scope="module")
+def local_api(reference_package):
+    if not (local.BUILD / "InferenceLayerX86" / "python").is_dir():
+        pytest.fail("no sam build output: run `make build` (the test target does) first")
+    s3_port, api_port = local.free_port(), local.free_port()
+    with local.local_s3(s3_port, reference_package), \
+            tempfile.TemporaryDirectory() as cache:
+        process = local.handler_process("serve.py", ["--port", str(api_port)], s3_port, cache,
+                                        stderr=subprocess.PIPE, text=True)
+        url = f"http://127.0.0.1:{api_port}"
+        try:
+            local.wait_for_http(f"{url}/v1/model", seconds=60)
+            yield url, process
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+@pytest.mark.parametrize("photo", ["certificate-1200x847.jpg", "certificate-600x800.png"])
+def test_jpeg_and_png_over_http(local_api, photo, tmp_path):
+    url, _ = local_api
+    status, answer = predict(url, PHOTOS / photo, overlay=tmp_path / "overlay.png")
+    assert status == 200, answer
+    assert corner_errors_px(answer, photo_labels()[photo]).max() < 12
+    assert (tmp_path / "overlay.png").stat().st_size > 1000
+
+
+def test_errors_over_http_keep_their_status_and_shape(local_api):
+    url, _ = local_api
+    request = urllib.request.Request(f"{url}/v1/corners", data=b"plain text", method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 415
+    assert json.loads(error.value.read())["error"]["code"] == "unsupported_media_type"
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(f"{url}/v2/nothing", timeout=30)
+    assert error.value.code == 403  # what API Gateway answers for an unknown route
+
+
+def test_model_card_over_http(local_api, reference_package):
+    url, _ = local_api
+    with urllib.request.urlopen(f"{url}/v1/model", timeout=30) as response:
+        card = json.loads(response.read())
+    assert card["serving_model"] == "model.tflite"
+
+
+@pytest.mark.parametrize("event, status", [("corners-jpeg.json", 200), ("model.json", 200),
+                                           ("corners-undecodable.json", 422)])
+def test_docker_free_invoke_runs_the_built_handler(event, status, reference_package):
+    result = subprocess.run(
+        [sys.executable, "-m", "certcorners_tools.local", "--package", str(reference_package),
+         "invoke", str(EVENTS / event)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    response = json.loads(result.stdout[result.stdout.index("{\n"):])
+    assert response["statusCode"] == status
+    # It ran the layer and function `sam build` made, not this environment's packages.
+    origin = json.loads(next(line for line in result.stderr.splitlines()
+                             if line.startswith('{"function"')))
+    assert origin["layer"].startswith(str(ROOT / ".aws-sam/build/InferenceLayerX86/python/"))
+    assert origin["function"].startswith(str(ROOT / ".aws-sam/build/CornersFunction/"))
