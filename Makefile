@@ -20,7 +20,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
-.PHONY: help setup test lint build demo invoke serve events train-demo reference-model
+.PHONY: help setup test lint build demo invoke serve events bench train-demo reference-model
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -60,6 +60,9 @@ invoke: setup build  ## one event through the real handler, no Docker: make invo
 
 serve: setup build  ## local API on 127.0.0.1:$(PORT) like sam local start-api, no Docker
 	$(PY) -m certcorners_tools.local serve --port $(PORT)
+
+bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~10 min)
+	$(PY) -m certcorners_tools.bench --out out/bench.json
 
 events: setup  ## rebuild events/ and the sample photos
 	$(PY) -m certcorners_tools.events

@@ -119,14 +119,16 @@ _UPRIGHT = {
 }
 
 
-def decode_scaled(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
+def decode_scaled(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  draft: bool = True):
     """Decode to the upright grayscale photo at its letterboxed size.
 
     Returns (image of scaled_width x scaled_height, Letterbox of the displayed photo).
     JPEGs use Pillow's draft mode (DCT-domain downscaling by 1/2, 1/4 or 1/8), which is what
     makes phone-size photos cheap. The resize happens in the stored orientation, where a
     draft's rounded-up last row and column are always at the bottom and right, so the `box`
-    keeps the geometry exact; the small result is then turned upright.
+    keeps the geometry exact; the small result is then turned upright. `draft=False` decodes
+    at full size (the benchmark compares the two).
     """
     if isinstance(image, (bytes, bytearray, memoryview)):
         image = open_image(bytes(image), max_pixels)
@@ -138,7 +140,7 @@ def decode_scaled(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXE
     if orientation in _SWAPPING_ORIENTATIONS:
         target = target[::-1]
     try:
-        if image.format == "JPEG":
+        if draft and image.format == "JPEG":
             image.draft("L", target)
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)  # animations: the first frame
@@ -169,12 +171,13 @@ def _to_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def to_model_input(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS):
+def to_model_input(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                   draft: bool = True):
     """Any photo -> (float32 array [400, 400, 1] in [0, 1], Letterbox).
 
     The photo keeps its aspect ratio, is centred, and the margins are black (0).
     """
-    scaled, letterbox = decode_scaled(image, max_pixels)
+    scaled, letterbox = decode_scaled(image, max_pixels, draft)
     return letterbox_array(scaled, letterbox).astype(np.float32) / 255.0, letterbox
 
 

@@ -10,9 +10,9 @@ import tempfile
 import urllib.request
 
 import pytest
-
 from certcorners_tools import local
 from certcorners_tools.client import predict
+
 from tests.conftest import EVENTS, ROOT, corner_errors_px, photo_labels
 
 PHOTOS = EVENTS / "photos"

@@ -9,9 +9,9 @@ import json
 import tarfile
 
 import pytest
-
 from certcorners.errors import ModelUnavailable
 from certcorners.model_store import ModelStore, parse_s3_uri
+
 from tests.conftest import MODEL_BUCKET, invoke, load_event, put_package
 
 

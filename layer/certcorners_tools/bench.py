@@ -1,0 +1,357 @@
+"""Benchmark: LiteRT as served vs the TensorFlow baselines, the handler end to end, cold
+starts, peak memory, and the floor. One run, side by side; prints a table, writes JSON.
+
+    make bench            (python -m certcorners_tools.bench --out out/bench.json)
+
+Every engine runs in a fresh process of its own, one after another, on the same inputs: the
+TensorFlow thread settings must be made before TensorFlow starts, and a cold start is only
+cold in a new process. The handler runs in the bare interpreter with the built layer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[2]
+WORK = ROOT / "out" / "bench"
+PACKAGE = ROOT / "training" / "reference" / "model.tar.gz"
+
+
+# --- helpers that run inside the measured processes ------------------------------------
+
+
+def _percentiles(samples_ms: list[float]) -> dict:
+    values = np.asarray(samples_ms)
+    return {"n": len(values), "p50": round(float(np.percentile(values, 50)), 3),
+            "p95": round(float(np.percentile(values, 95)), 3),
+            "p99": round(float(np.percentile(values, 99)), 3)}
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. Not ru_maxrss: Linux carries that across fork and exec, so a
+    child would report its parent's high-water mark; VmHWM starts afresh with the exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _timed(call, repeats: int, warmup: int = 5) -> list[float]:
+    for _ in range(warmup):
+        call()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def child_inference(engine: str, threads: int, model_dir: str, inputs: str, repeats: int):
+    """One engine, batch 1, in this fresh process."""
+    batch = np.load(inputs)
+    if engine == "litert":
+        from certcorners.predictor import Predictor
+
+        predictor = Predictor(Path(model_dir) / "model.tflite", num_threads=threads)
+        items = iter(np.resize(np.arange(len(batch)), repeats + 10))
+        samples = _timed(lambda: predictor.run(batch[next(items)]), repeats)
+    else:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+        import keras
+
+        model = keras.saving.load_model(Path(model_dir) / "model.keras", compile=False)
+        items = iter(np.resize(np.arange(len(batch)), repeats + 10))
+        if engine == "keras-predict":
+            samples = _timed(lambda: model.predict(batch[next(items)][None], verbose=0), repeats)
+        else:
+            samples = _timed(lambda: model(batch[next(items)][None], training=False), repeats)
+    return {"engine": engine, "threads": threads, **_percentiles(samples),
+            "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_handler(events: list[str], repeats: int):
+    """The warm handler (built layer, bare interpreter) on REST proxy events."""
+    import app
+
+    from certcorners_tools.proxy import LambdaContext
+
+    results = {}
+    context = LambdaContext()
+    for path in events:
+        event = json.loads(Path(path).read_text())
+        for _ in range(10):
+            app.lambda_handler(event, context)
+        total, parts = [], {"decode": [], "inference": []}
+        for _ in range(repeats):
+            started = time.perf_counter()
+            response = app.lambda_handler(event, context)
+            total.append((time.perf_counter() - started) * 1000)
+            timing = json.loads(response["body"])["timing_ms"]
+            for key in parts:
+                parts[key].append(timing[key])
+        results[Path(path).stem] = {
+            "end_to_end": _percentiles(total),
+            "decode_and_preprocess_p50": round(statistics.median(parts["decode"]), 3),
+            "inference_p50": round(statistics.median(parts["inference"]), 3),
+            "rest_p50": round(statistics.median(total) - statistics.median(parts["decode"])
+                              - statistics.median(parts["inference"]), 3),
+        }
+    results["peak_rss_mb"] = _peak_rss_mb()
+    return results
+
+
+def child_cold_litert(event: str, started: float):
+    """Imports + fetch + verify + extract + interpreter + first response, from process start."""
+    import app  # loads the model in the init phase, as Lambda does
+
+    from certcorners_tools.proxy import LambdaContext
+
+    imported = time.time()
+    response = app.lambda_handler(json.loads(Path(event).read_text()), LambdaContext())
+    done = time.time()
+    assert response["statusCode"] == 200, response
+    return {"total_s": done - started, "first_response_s": done - imported,
+            "model_load_s": app.store.loaded.load_seconds, "peak_rss_mb": _peak_rss_mb()}
+
+
+def child_cold_tensorflow(model_dir: str, inputs: str, started: float):
+    import keras
+    import tensorflow as tf  # noqa: F401
+
+    model = keras.saving.load_model(Path(model_dir) / "model.keras", compile=False)
+    model.predict(np.load(inputs)[:1], verbose=0)
+    return {"total_s": time.time() - started, "peak_rss_mb": _peak_rss_mb()}
+
+
+# --- the orchestrator ----------------------------------------------------------------------
+
+
+def _run_child(args: list[str], env: dict | None = None, bare: bool = False) -> dict:
+    from certcorners_tools import local
+
+    if bare:
+        command = [local.base_python(), "-S", __file__, *args]
+    else:
+        command = [sys.executable, "-m", "certcorners_tools.bench", *args]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    result = subprocess.run(command, capture_output=True, text=True, env=environment,
+                            timeout=1800)
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:2])} failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _cpu() -> dict:
+    info = {"machine": platform.machine(), "cores": os.cpu_count()}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        info["model"] = next(line.split(":", 1)[1].strip() for line in text.splitlines()
+                             if line.startswith("model name"))
+        flags = next(line for line in text.splitlines() if line.startswith("flags")).split()
+        info["avx512f"], info["avx2"], info["fma"] = ("avx512f" in flags, "avx2" in flags,
+                                                      "fma" in flags)
+    except (OSError, StopIteration):
+        pass
+    return info
+
+
+def measured_peak_gflops(seconds: float = 3.0) -> float:
+    """Single-thread float32 peak, as OpenBLAS's sgemm reaches it (the attainable peak)."""
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    code = (
+        "import numpy as np, time\n"
+        "a = np.random.rand(1024, 1024).astype(np.float32); b = a.copy()\n"
+        f"a @ b; best = 0.0; end = time.perf_counter() + {seconds}\n"
+        "while time.perf_counter() < end:\n"
+        "    t = time.perf_counter(); a @ b; dt = time.perf_counter() - t\n"
+        "    best = max(best, 2 * 1024**3 / dt / 1e9)\n"
+        "print(best)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    return round(float(out.stdout.strip()), 1)
+
+
+def prepare(work: Path) -> dict:
+    """The model, inputs and events every engine shares."""
+    import tarfile
+
+    from certcorners.preprocessing import to_model_input
+
+    from certcorners_tools import local
+    from certcorners_tools.events import event
+    from training.photo import synthetic_photo
+
+    work.mkdir(parents=True, exist_ok=True)
+    model_dir = work / "model"
+    model_dir.mkdir(exist_ok=True)
+    with tarfile.open(PACKAGE) as tar:
+        tar.extractall(model_dir, filter="data")
+    photos = {"1200x847": synthetic_photo(3, 9001, (1200, 847)).jpeg,
+              "4032x3024": synthetic_photo(3, 9002, (4032, 3024)).jpeg}
+    events = []
+    for name, jpeg in photos.items():
+        path = work / f"event-{name}.json"
+        path.write_text(json.dumps(event("POST", "/v1/corners", jpeg, "image/jpeg")))
+        events.append(str(path))
+    inputs = np.stack([to_model_input(j)[0] for j in photos.values()] +
+                      [to_model_input(p.read_bytes())[0]
+                       for p in sorted(local.PHOTOS.glob("*.*")) if p.suffix != ".jsonl"])
+    np.save(work / "inputs.npy", inputs)
+    return {"model_dir": str(model_dir), "inputs": str(work / "inputs.npy"),
+            "events": events, "photo_bytes": {k: len(v) for k, v in photos.items()}}
+
+
+def draft_accuracy(model_dir: str, count: int) -> dict:
+    """The spec's metrics on held-out synthetic photos, decoded with and without draft mode."""
+    from certcorners.predictor import Predictor
+    from certcorners.preprocessing import output_to_corners, to_model_input
+
+    from training.evaluate import corner_metrics
+    from training.photo import synthetic_photo
+
+    predictor = Predictor(Path(model_dir) / "model.tflite", num_threads=1)
+    truth, sizes, found = [], [], {True: [], False: []}
+    for index in range(count):
+        photo = synthetic_photo(3, 20000 + index)  # held-out seed, never trained on
+        truth.append(photo.corners)
+        sizes.append((photo.width, photo.height))
+        for draft in (True, False):
+            model_input, box = to_model_input(photo.jpeg, draft=draft)
+            found[draft].append(output_to_corners(predictor.run(model_input), box))
+    return {("draft" if d else "full_decode"): corner_metrics(np.stack(found[d]),
+                                                              np.stack(truth), np.array(sizes))
+            for d in (True, False)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m certcorners_tools.bench")
+    sub = parser.add_subparsers(dest="step")
+    child = sub.add_parser("child")
+    child.add_argument("kind")
+    child.add_argument("payload")
+    parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench.json")
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--handler-calls", type=int, default=500)
+    parser.add_argument("--cold-runs", type=int, default=10)
+    parser.add_argument("--accuracy-photos", type=int, default=200)
+    args = parser.parse_args(argv)
+    if args.step == "child":
+        payload = json.loads(args.payload)
+        print(json.dumps(globals()[f"child_{args.kind}"](**payload)))
+        return 0
+    return run(args)
+
+
+def run(args) -> int:
+    from certcorners_tools import local
+
+    setup = prepare(WORK)
+    model_dir, inputs = setup["model_dir"], setup["inputs"]
+    report = {"machine": _cpu(), "python": platform.python_version(),
+              "command": "make bench", "photo_bytes": setup["photo_bytes"]}
+
+    print("inference alone (batch 1) ...", flush=True)
+    rows = []
+    for engine, repeats in (("litert", args.repeats), ("keras-call", args.repeats // 3),
+                            ("keras-predict", args.repeats // 6)):
+        for threads in (1, 2):
+            rows.append(_run_child(["child", "inference", json.dumps(
+                {"engine": engine, "threads": threads, "model_dir": model_dir,
+                 "inputs": inputs, "repeats": repeats})]))
+    report["inference"] = rows
+
+    s3_port = local.free_port()
+    with local.local_s3(s3_port, PACKAGE), tempfile.TemporaryDirectory() as cache:
+        env = {**local.function_environment(s3_port, cache), "PYTHONPATH": local.layer_path()}
+        print("handler end to end, warm ...", flush=True)
+        report["handler"] = _run_child(["child", "handler", json.dumps(
+            {"events": setup["events"], "repeats": args.handler_calls})], env, bare=True)
+        print("cold starts ...", flush=True)
+        cold = []
+        for run_index in range(args.cold_runs):
+            run_env = {**env, "MODEL_CACHE_DIR": f"{cache}/cold-{run_index}"}
+            cold.append(_run_child(["child", "cold_litert", json.dumps(
+                {"event": setup["events"][0], "started": time.time()})], run_env, bare=True))
+    tf_cold = [_run_child(["child", "cold_tensorflow", json.dumps(
+        {"model_dir": model_dir, "inputs": inputs, "started": time.time()})])
+        for _ in range(args.cold_runs)]
+    report["cold_start"] = {
+        "litert_median_s": round(statistics.median(c["total_s"] for c in cold), 3),
+        "litert_model_load_median_s": round(statistics.median(c["model_load_s"] for c in cold),
+                                            3),
+        "litert_runs": [round(c["total_s"], 3) for c in cold],
+        "tensorflow_median_s": round(statistics.median(c["total_s"] for c in tf_cold), 3),
+        "tensorflow_runs": [round(c["total_s"], 3) for c in tf_cold],
+        "tensorflow_peak_rss_mb": max(c["peak_rss_mb"] for c in tf_cold),
+        "litert_cold_peak_rss_mb": max(c["peak_rss_mb"] for c in cold),
+    }
+
+    print("floor ...", flush=True)
+    card = json.loads((Path(model_dir) / "model_card.json").read_text())
+    macs = card["multiply_accumulates"]
+    peak = measured_peak_gflops()
+    report["floor"] = {"macs": macs, "flops": 2 * macs, "peak_gflops_1_thread_sgemm": peak,
+                       "floor_ms_1_thread": round(2 * macs / peak / 1e6, 3)}
+    print("draft-mode accuracy ...", flush=True)
+    report["draft_accuracy"] = draft_accuracy(model_dir, args.accuracy_photos)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print_table(report)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def print_table(report: dict) -> None:
+    rows = {(r["engine"], r["threads"]): r for r in report["inference"]}
+    floor = report["floor"]["floor_ms_1_thread"]
+    print(f"\nmachine: {report['machine'].get('model')} ({report['machine']['cores']} cores)")
+    print("\n| inference, batch 1 | threads | p50 ms | p95 ms | x LiteRT p50 | peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    for (engine, threads), row in rows.items():
+        ratio = row["p50"] / rows[("litert", threads)]["p50"]
+        print(f"| {engine} | {threads} | {row['p50']:.2f} | {row['p95']:.2f} | {ratio:.1f} |"
+              f" {row['peak_rss_mb']:.0f} |")
+    print(f"\nfloor: {report['floor']['macs'] / 1e6:.1f} M MACs at "
+          f"{report['floor']['peak_gflops_1_thread_sgemm']} GFLOP/s (1-thread sgemm) = "
+          f"{floor:.2f} ms; LiteRT 1 thread = {rows[('litert', 1)]['p50'] / floor:.2f} x floor")
+    print("\n| handler, warm | p50 ms | p95 ms | p99 ms | decode+preprocess | inference | rest |")
+    print("|---|---|---|---|---|---|---|")
+    for name, row in report["handler"].items():
+        if name == "peak_rss_mb":
+            continue
+        e2e = row["end_to_end"]
+        print(f"| {name} (n={e2e['n']}) | {e2e['p50']:.2f} | {e2e['p95']:.2f} | "
+              f"{e2e['p99']:.2f} | {row['decode_and_preprocess_p50']:.2f} | "
+              f"{row['inference_p50']:.2f} | {row['rest_p50']:.2f} |")
+    cold = report["cold_start"]
+    print(f"\ncold start, median of {len(cold['litert_runs'])}: LiteRT handler "
+          f"{cold['litert_median_s']:.3f} s (model fetch+verify+extract+load "
+          f"{cold['litert_model_load_median_s']:.3f} s); TensorFlow "
+          f"{cold['tensorflow_median_s']:.3f} s; ratio "
+          f"{cold['tensorflow_median_s'] / cold['litert_median_s']:.1f} x")
+    print(f"peak RSS: warm handler {report['handler']['peak_rss_mb']:.0f} MB; TensorFlow "
+          f"baseline {cold['tensorflow_peak_rss_mb']:.0f} MB")
+    for mode, metrics in report["draft_accuracy"].items():
+        print(f"{mode}: mean {metrics['mean_corner_error_px']} px, p95 "
+              f"{metrics['p95_corner_error_px']} px, orientation {metrics['orientation_share']}")
+
+
+if __name__ == "__main__":
+    if __package__ in (None, ""):  # a child in the bare interpreter: only the stdlib + layer
+        # Last on the path, so `certcorners` still comes from the built layer.
+        sys.path.append(str(ROOT / "layer"))
+    sys.exit(main())
