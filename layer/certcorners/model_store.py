@@ -59,7 +59,7 @@ def s3_client():
     from botocore.config import Config
 
     config = Config(connect_timeout=2, read_timeout=5,
-                    retries={"mode": "standard", "max_attempts": 2})
+                    retries={"mode": "standard", "total_max_attempts": 2})
     return boto3.client("s3", config=config)
 
 

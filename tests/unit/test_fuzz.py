@@ -1,0 +1,126 @@
+"""Fuzzing request parsing and the decode/preprocess path: only documented errors escape,
+never an exception that would become a 500; memory stays bounded."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import io
+import json
+import tracemalloc
+
+from certcorners.errors import ApiError
+from certcorners.preprocessing import ImageDecodeError, ImageTooLargeError, to_model_input
+from certcorners.requests import IMAGE_TYPES, parse_image_request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from tests.conftest import invoke, jpeg_bytes, png_bytes
+from tests.unit.test_handler import _event_with
+
+CONTENT_TYPES = st.sampled_from([*IMAGE_TYPES, "application/json", "text/plain", "", None,
+                                 "image/JPEG; q=1", "application/json; charset=utf-8"])
+SEED_IMAGE = Image.radial_gradient("L").resize((160, 120)).convert("RGB")
+SEEDS = [jpeg_bytes(SEED_IMAGE), png_bytes(SEED_IMAGE)]
+
+
+@st.composite
+def mutated_images(draw):
+    """Real JPEG/PNG bytes with random bytes flipped, cut or inserted."""
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 8))):
+        position = draw(st.integers(0, len(data) - 1))
+        action = draw(st.sampled_from(["flip", "cut", "insert"]))
+        if action == "flip":
+            data[position] = draw(st.integers(0, 255))
+        elif action == "cut":
+            del data[position: position + draw(st.integers(1, 200))]
+        else:
+            data[position:position] = draw(st.binary(min_size=1, max_size=64))
+        if not data:
+            data = bytearray(b"\x00")
+    return bytes(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.one_of(st.none(), st.text(max_size=300), st.binary(max_size=300).map(
+    lambda b: base64.b64encode(b).decode())), is_base64=st.booleans(), kind=CONTENT_TYPES)
+def test_request_parsing_raises_only_api_errors(body, is_base64, kind):
+    try:
+        request = parse_image_request(body, is_base64, kind, max_bytes=10_000)
+    except ApiError as error:
+        assert 400 <= error.status < 500
+    else:
+        assert request.data
+
+
+@settings(max_examples=200, deadline=None)
+@given(document=st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4), max_leaves=12))
+def test_any_json_document_is_a_4xx_or_an_image(document):
+    body = json.dumps({"image": document} if not isinstance(document, dict) else document)
+    try:
+        parse_image_request(body, False, "application/json")
+    except ApiError as error:
+        assert 400 <= error.status < 500
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=mutated_images())
+def test_decode_and_preprocess_raise_only_decode_errors(data):
+    try:
+        model_input, letterbox = to_model_input(data, max_pixels=4_000_000)
+    except (ImageDecodeError, ImageTooLargeError):
+        return
+    assert model_input.shape == (400, 400, 1)
+    assert letterbox.width * letterbox.height <= 4_000_000
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=mutated_images(), kind=st.sampled_from([*IMAGE_TYPES, "application/json"]))
+def test_handler_never_answers_5xx_to_mutated_photos(handler, data, kind):
+    if kind == "application/json":
+        event = _event_with(json.dumps({"image": base64.b64encode(data).decode()}), kind, False)
+    else:
+        event = _event_with(data, kind)
+    status, body = invoke(handler, event)
+    assert status < 500, body
+
+
+def test_memory_stays_bounded_over_many_mutated_decodes():
+    """Peak Python-side allocation over 300 random broken images stays under 64 MB."""
+    import random
+
+    rng = random.Random(7)
+    tracemalloc.start()
+    try:
+        for _ in range(300):
+            data = bytearray(rng.choice(SEEDS))
+            for _ in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            with contextlib.suppress(ImageDecodeError, ImageTooLargeError):
+                to_model_input(bytes(data), max_pixels=4_000_000)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 * 2**20, f"peak {peak / 2**20:.1f} MB"
+
+
+def test_a_header_declaring_huge_size_is_refused_without_allocating():
+    image = Image.new("L", (64, 64))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = (50_000).to_bytes(4, "big") * 2  # IHDR width and height
+    tracemalloc.start()
+    try:
+        with contextlib.suppress(ImageDecodeError, ImageTooLargeError):
+            to_model_input(bytes(data))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20
