@@ -20,7 +20,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
-.PHONY: help setup test lint build demo invoke serve events bench train-demo reference-model
+.PHONY: help setup test lint build demo invoke serve events bench load soak train-demo reference-model
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -38,7 +38,12 @@ $(VENV)/.installed: requirements-dev.txt training/requirements.txt layer/require
 	.venv-sam/bin/pip install -q -r requirements-sam.txt
 	touch $@
 
-setup: $(VENV)/.installed .venv-sam/.installed  ## create the virtual environments
+.venv-checkov/.installed: requirements-checkov.txt
+	test -d .venv-checkov || $(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/pip install -q -r requirements-checkov.txt
+	touch $@
+
+setup: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed  ## create the virtual environments
 
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .
@@ -63,6 +68,12 @@ serve: setup build  ## local API on 127.0.0.1:$(PORT) like sam local start-api, 
 
 bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~10 min)
 	$(PY) -m certcorners_tools.bench --out out/bench.json
+
+load: setup build  ## concurrent clients against the local API: errors and latency
+	$(PY) -m certcorners_tools.soak load --clients 8 --requests 50
+
+soak: setup build  ## 10,000 sequential warm invocations: RSS over time
+	$(PY) -m certcorners_tools.soak soak --calls 10000
 
 events: setup  ## rebuild events/ and the sample photos
 	$(PY) -m certcorners_tools.events

@@ -3,6 +3,7 @@
     python -m certcorners_tools.local invoke events/corners-jpeg.json
     python -m certcorners_tools.local serve [--port 3000]
     python -m certcorners_tools.local demo            # the README's main job
+    python -m certcorners_tools.local --s3-port 5055 s3   # only the S3, for `sam local`
 
 The S3 is moto's server on 127.0.0.1; the reference model is published into it with the
 training CLI's own publish. The handler runs in a separate bare Python 3.12 (`-S`: no
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     step = steps.add_parser("serve", help="local HTTP API (like sam local start-api)")
     step.add_argument("--port", type=int, default=3000)
     step.add_argument("--api-key", default=None)
+    steps.add_parser("s3", help="only the local S3 with the model, until Ctrl-C")
     step = steps.add_parser("demo", help="serve, send the sample photos, save overlays")
     step.add_argument("--out", type=Path, default=ROOT / "out")
     parser.add_argument("--s3-port", type=int, default=0, help="0: any free port")
@@ -125,6 +127,13 @@ def main(argv: list[str] | None = None) -> int:
 
     cache_dir = tempfile.TemporaryDirectory(prefix="model-cache-")
     with local_s3(s3_port, args.package), cache_dir as cache:
+        if args.step == "s3":
+            print(f"local S3 on 127.0.0.1:{s3_port} (events/env.json expects 5055); Ctrl-C ends",
+                  flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                while True:
+                    time.sleep(3600)
+            return 0
         if args.step == "invoke":
             if not args.event.exists():
                 raise SystemExit(f"no such event: {args.event}")

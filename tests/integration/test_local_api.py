@@ -80,3 +80,11 @@ def test_docker_free_invoke_runs_the_built_handler(event, status, reference_pack
                              if line.startswith('{"function"')))
     assert origin["layer"].startswith(str(ROOT / ".aws-sam/build/InferenceLayerX86/python/"))
     assert origin["function"].startswith(str(ROOT / ".aws-sam/build/CornersFunction/"))
+
+
+def test_concurrent_clients_get_no_errors(reference_package):
+    from certcorners_tools.soak import load
+
+    report = load(clients=4, requests=8, max_seconds=120)
+    assert report["requests"] == 32 and report["errors"] == 0, report
+    assert report["statuses"] == {200: 32}
