@@ -66,22 +66,32 @@ def _synthesise(args: tuple[Path, int, int]) -> str:
     return _label_line(name, photo.width, photo.height, photo.corners)
 
 
-def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = None) -> Path:
-    """Write `count` synthetic photos and labels.jsonl; the same seed gives the same bytes."""
-    if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
+def _new_dataset_folder(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if (out_dir / LABELS_FILE).exists():
         raise ValueError(f"{out_dir} already holds a dataset; choose an empty folder")
+    return out_dir
+
+
+def _write_labels(out_dir: Path, lines: list[str], description: dict) -> None:
+    """labels.jsonl appears complete or not at all; dataset.json says how it was made."""
+    partial = out_dir / (LABELS_FILE + ".tmp")
+    partial.write_text("\n".join(lines) + "\n")
+    partial.rename(out_dir / LABELS_FILE)
+    (out_dir / "dataset.json").write_text(json.dumps(description, indent=2))
+
+
+def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = None) -> Path:
+    """Write `count` synthetic photos and labels.jsonl; the same seed gives the same bytes."""
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    out_dir = _new_dataset_folder(out_dir)
     tasks = [(out_dir, seed, i) for i in range(count)]
     with _pool(workers) as pool:
         lines = list(tqdm(pool.map(_synthesise, tasks, chunksize=8), total=count,
                           desc=f"generate {out_dir.name}", unit="photo"))
-    (out_dir / (LABELS_FILE + ".tmp")).write_text("\n".join(lines) + "\n")
-    (out_dir / (LABELS_FILE + ".tmp")).rename(out_dir / LABELS_FILE)
-    (out_dir / "dataset.json").write_text(json.dumps(
-        {"kind": "synthetic", "seed": seed, "count": count}, indent=2))
+    _write_labels(out_dir, lines, {"kind": "synthetic", "seed": seed, "count": count})
     return out_dir
 
 
@@ -218,10 +228,7 @@ def augment(source: str | Path, out_dir: str | Path, copies: int, seed: int) -> 
     original) as a JSON Lines dataset in `out_dir`."""
     if copies < 0:
         raise ValueError(f"copies must be 0 or more, got {copies}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if (out_dir / LABELS_FILE).exists():
-        raise ValueError(f"{out_dir} already holds a dataset; choose an empty folder")
+    out_dir = _new_dataset_folder(out_dir)
     lines = []
     examples = read_examples(source)
     for number, example in enumerate(tqdm(examples, desc="augment", unit="photo")):
@@ -239,5 +246,6 @@ def augment(source: str | Path, out_dir: str | Path, copies: int, seed: int) -> 
             name = f"{number:05d}-{copy}.jpg"
             (out_dir / name).write_bytes(jpeg)
             lines.append(_label_line(name, *size, corners))
-    (out_dir / LABELS_FILE).write_text("\n".join(lines) + "\n")
+    _write_labels(out_dir, lines, {"kind": "augmented", "source": str(source),
+                                   "copies": copies, "seed": seed, "count": len(lines)})
     return out_dir
