@@ -42,7 +42,9 @@ MAX_IMAGE_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", "4500000"))
 MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", "40000000"))
 MIN_IMAGE_SIDE = int(os.environ.get("MIN_IMAGE_SIDE", "64"))
 
-store = ModelStore.from_environment()
+store = ModelStore.from_environment(on_load=lambda model: logger.info(
+    "model loaded", extra={"version": model.version, "sha256": model.sha256,
+                           "load_seconds": round(model.load_seconds, 3)}))
 if os.environ.get("MODEL_PRELOAD", "true") == "true" and store.uri:
     try:  # in the init phase (and before a SnapStart snapshot); a failure retries per request
         store.get()

@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float, default=2e-3)
     p.add_argument("--patience", type=_positive, default=8)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="a .keras model to start from (continue, or fine-tune the reference)")
 
     p = steps.add_parser("evaluate", help="spec metrics + worst-case overlays")
     p.add_argument("--model", required=True, type=Path, help="a .tflite file")
@@ -51,6 +53,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, type=Path)
     p.add_argument("--test", required=True, type=Path, help="held-out labelled folder")
     p.add_argument("--version", default=None)
+    p.add_argument("--notes", default="", help="how the model was made, what limits it")
 
     p = steps.add_parser("publish", help="upload model.tar.gz to S3 (never overwrites)")
     p.add_argument("--package", required=True, type=Path)
@@ -88,7 +91,7 @@ def _run(args) -> int:
 
         config = TrainConfig(tuple(str(p) for p in args.train), str(args.val), str(args.out),
                              args.epochs, args.batch_size, args.learning_rate, args.patience,
-                             args.seed)
+                             args.seed, str(args.init_from or ""))
         for key, value in train(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "evaluate":
@@ -98,7 +101,7 @@ def _run(args) -> int:
     elif args.step == "export":
         from training.export import export
 
-        export(args.run, args.test, args.version)
+        export(args.run, args.test, args.version, notes=args.notes)
     elif args.step == "publish":
         from training.publish import publish
 

@@ -64,7 +64,7 @@ def git_commit() -> str:
 
 
 def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None,
-           parity_photos: int = 200) -> Path:
+           parity_photos: int = 200, notes: str = "") -> Path:
     """Build run_dir/package/model.tar.gz from run_dir/model.keras; returns its path."""
     run_dir, test_dir = Path(run_dir), Path(test_dir)
     if not (run_dir / KERAS_FILE).exists():
@@ -107,6 +107,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         "version": version or created.strftime("%Y%m%d-%H%M%S") + f"-{commit[:7]}",
         "created": created.isoformat(timespec="seconds"),
         "git_commit": commit,
+        "notes": notes,
         "training": _json_or_empty(run_dir / "train_config.json"),
         "training_metrics": _json_or_empty(run_dir / "train_metrics.json"),
         "datasets": _dataset_summary(run_dir, test_dir),

@@ -29,6 +29,9 @@ class TrainConfig:
     learning_rate: float = 2e-3
     patience: int = 8
     seed: int = 0
+    # A .keras model to start from: continue a run, or fine-tune the reference model on your
+    # own photos (far better than starting from scratch with a few dozen).
+    init_from: str = ""
     model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self):
@@ -40,6 +43,8 @@ class TrainConfig:
             raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
         if self.patience < 1:
             raise ValueError(f"patience must be at least 1, got {self.patience}")
+        if self.init_from and not Path(self.init_from).is_file():
+            raise ValueError(f"init_from {self.init_from} does not exist")
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -146,6 +151,9 @@ def train(config: TrainConfig, datasets=None) -> dict:
     print(f"training on {gpus} GPU(s)" if gpus else "training on the CPU", flush=True)
     with strategy.scope():
         model = build_model(config.model)
+        if config.init_from:
+            model.set_weights(keras.saving.load_model(config.init_from,
+                                                      compile=False).get_weights())
         # Cosine decay over the planned run: a fixed budget ends at a low rate, and the
         # schedule resumes where it was because BackupAndRestore restores the step count.
         steps = config.epochs * math.ceil(

@@ -64,17 +64,19 @@ def s3_client():
 
 
 class ModelStore:
-    def __init__(self, uri: str, cache_dir: str | Path = "/tmp/model", client=None):
+    def __init__(self, uri: str, cache_dir: str | Path = "/tmp/model", client=None,
+                 on_load=None):
         self.uri = uri
         self.cache_dir = Path(cache_dir)
         self._client = client
+        self._on_load = on_load  # called once per successful load, e.g. to log it
         self._model: LoadedModel | None = None
         self._lock = threading.Lock()
 
     @classmethod
-    def from_environment(cls) -> ModelStore:
+    def from_environment(cls, on_load=None) -> ModelStore:
         return cls(os.environ.get("MODEL_S3_URI", ""),
-                   os.environ.get("MODEL_CACHE_DIR", "/tmp/model"))
+                   os.environ.get("MODEL_CACHE_DIR", "/tmp/model"), on_load=on_load)
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -88,6 +90,8 @@ class ModelStore:
         with self._lock:  # concurrent first requests share one download
             if self._model is None:
                 self._model = self._load()
+                if self._on_load:
+                    self._on_load(self._model)
             return self._model
 
     def reset(self) -> None:

@@ -67,8 +67,6 @@ def local_s3(port: int, package: Path = REFERENCE_PACKAGE):
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from training.publish import publish
-
     env = function_environment(port, "")
     bucket, _, key = env["MODEL_S3_URI"].removeprefix("s3://").partition("/")
     version = key.split("/")[-2]
@@ -79,13 +77,31 @@ def local_s3(port: int, package: Path = REFERENCE_PACKAGE):
                           aws_access_key_id="local", aws_secret_access_key="local")
         s3.create_bucket(Bucket=bucket)
         if package.exists():
-            publish(package, bucket, "/".join(key.split("/")[:-2]), version, s3_client=s3)
+            _publish_locally(s3, package, bucket, key, version)
         else:
             print(f"warning: {package} is missing: the function will answer 503",
                   file=sys.stderr)
         yield s3
     finally:
         server.stop()
+
+
+def _publish_locally(s3, package: Path, bucket: str, key: str, version: str) -> None:
+    """Publish with the training CLI's code. moto keeps one store per process, so a second
+    local S3 in the same process may already hold this key: the same package is reused, a
+    different one replaced (this S3 is disposable; a real bucket's versions are not)."""
+    from certcorners.model_card import sha256_file
+
+    from training.publish import VersionExistsError, publish
+
+    prefix = "/".join(key.split("/")[:-2])
+    try:
+        publish(package, bucket, prefix, version, s3_client=s3)
+    except VersionExistsError:
+        existing = s3.head_object(Bucket=bucket, Key=key)["Metadata"].get("sha256")
+        if existing != sha256_file(package):
+            s3.delete_object(Bucket=bucket, Key=key)
+            publish(package, bucket, prefix, version, s3_client=s3)
 
 
 def handler_process(script: str, args: list[str], s3_port: int, cache_dir: str, **kwargs):

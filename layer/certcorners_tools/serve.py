@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 if __package__ in (None, ""):  # run as a script beside the built layer
@@ -21,6 +22,11 @@ MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 
 
 def make_handler(lambda_handler, api_key: str | None):
+    # Connections are served on threads, but one invocation at a time reaches the handler:
+    # a Lambda execution environment never runs two at once, and Powertools keeps the
+    # request's log context and metrics per process on that promise.
+    invocation = threading.Lock()
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -49,7 +55,8 @@ def make_handler(lambda_handler, api_key: str | None):
             body = self.rfile.read(length) if length else b""
             event = proxy.to_event(self.command, self.path, dict(self.headers.items()), body)
             try:
-                response = lambda_handler(event, proxy.LambdaContext())
+                with invocation:
+                    response = lambda_handler(event, proxy.LambdaContext())
             except Exception as exc:  # what API Gateway shows for a crashed function
                 print(f"handler raised {type(exc).__name__}: {exc}", file=sys.stderr)
                 self._answer(502, {"Content-Type": "application/json"},

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +58,8 @@ def load(clients: int, requests: int, max_seconds: float) -> dict:
     s3_port, api_port = local.free_port(), local.free_port()
     with local.local_s3(s3_port), tempfile.TemporaryDirectory() as cache:
         process = local.handler_process("serve.py", ["--port", str(api_port)], s3_port, cache,
-                                        stderr=open("/dev/null", "w"))  # noqa: SIM115
+                                        stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{api_port}/v1/corners"
         deadline = time.monotonic() + max_seconds
         try:
@@ -105,8 +107,6 @@ def load(clients: int, requests: int, max_seconds: float) -> dict:
 
 
 def soak(calls: int) -> dict:
-    import subprocess
-
     from certcorners_tools import local
 
     s3_port = local.free_port()

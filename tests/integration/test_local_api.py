@@ -88,3 +88,27 @@ def test_concurrent_clients_get_no_errors(reference_package):
     report = load(clients=4, requests=8, max_seconds=120)
     assert report["requests"] == 32 and report["errors"] == 0, report
     assert report["statuses"] == {200: 32}
+
+
+def test_two_requests_racing_the_first_load_share_it(reference_package, tmp_path):
+    """A cold local server (no preload) gets two requests at once: both answered, one load."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s3_port, api_port = local.free_port(), local.free_port()
+    with local.local_s3(s3_port, reference_package):
+        env = {**local.function_environment(s3_port, str(tmp_path)),
+               "PYTHONPATH": local.layer_path(), "MODEL_PRELOAD": "false"}
+        process = subprocess.Popen([local.base_python(), "-S", str(local.TOOLS / "serve.py"),
+                                    "--port", str(api_port)], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            assert process.stdout.readline().startswith('{"listening"')
+            photos = [PHOTOS / "certificate-1200x847.jpg", PHOTOS / "certificate-600x800.png"]
+            with ThreadPoolExecutor(2) as pool:
+                answers = list(pool.map(lambda p: predict(f"http://127.0.0.1:{api_port}", p),
+                                        photos))
+        finally:
+            process.terminate()
+            logs = process.communicate(timeout=10)[0]
+    assert [status for status, _ in answers] == [200, 200]
+    assert logs.count('"message":"model loaded"') == 1

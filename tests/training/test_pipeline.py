@@ -75,12 +75,25 @@ def test_served_flatbuffer_agrees_with_keras(trained_run, synthetic_set):
     assert np.abs(served - expected).max() * 400 < PARITY_TOLERANCE_PX
 
 
+def test_training_can_start_from_a_trained_model(trained_run, synthetic_set, tmp_path):
+    import keras
+
+    run, _ = trained_run
+    config = TrainConfig((str(synthetic_set),), str(synthetic_set), str(tmp_path), epochs=1,
+                         batch_size=4, learning_rate=1e-9, init_from=str(run / "model.keras"))
+    train(config)
+    before = keras.saving.load_model(run / "model.keras", compile=False).get_weights()
+    after = keras.saving.load_model(tmp_path / "model.keras", compile=False).get_weights()
+    # A learning rate of 1e-9 leaves the conv kernels where the trained model had them.
+    np.testing.assert_allclose(before[0], after[0], atol=1e-5)
+
+
 def test_model_is_about_a_tenth_of_a_million_parameters():
     assert 80_000 < build_model().count_params() < 120_000
 
 
 @pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"batch_size": 0}, {"learning_rate": 0},
-                                    {"patience": 0}])
+                                    {"patience": 0}, {"init_from": "/no/such/model.keras"}])
 def test_bad_training_config_is_a_value_error(kwargs):
     with pytest.raises(ValueError):
         TrainConfig(**kwargs)

@@ -55,7 +55,8 @@ def test_crop_is_the_number_rectified_upright(handler):
     assert crop.format == "PNG" and body["crop"]["format"] == "png"
     assert crop.width > 2.5 * crop.height  # "BA-123XY" is long and flat when upright
     gray = np.asarray(crop.convert("L"), dtype=float)
-    assert gray.min() < 80 and gray.mean() > 100  # dark print on a pale card
+    # Dark print on the card, whatever the photo's exposure.
+    assert np.percentile(gray, 95) - np.percentile(gray, 2) > 40
 
 
 def test_model_route_returns_the_card(handler, reference_package):
