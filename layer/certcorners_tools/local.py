@@ -64,8 +64,12 @@ def free_port() -> int:
 @contextlib.contextmanager
 def local_s3(port: int, package: Path = REFERENCE_PACKAGE):
     """moto's S3 server on 127.0.0.1:port holding `package` where env.json expects it."""
+    import logging
+
     import boto3
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per S3 request
 
     env = function_environment(port, "")
     bucket, _, key = env["MODEL_S3_URI"].removeprefix("s3://").partition("/")
@@ -170,11 +174,14 @@ def demo(s3_port: int, cache: str, out: Path) -> int:
     from certcorners_tools.client import predict
 
     port = free_port()
-    process = handler_process("serve.py", ["--port", str(port)], s3_port, cache)
+    out.mkdir(parents=True, exist_ok=True)
+    log = open(out / "local-api.log", "w")  # noqa: SIM115 - closed below, after the process
+    process = handler_process("serve.py", ["--port", str(port)], s3_port, cache, stdout=log,
+                              stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    print(f"local API on {url} (its logs: {out / 'local-api.log'})")
     try:
         wait_for_http(f"{url}/v1/model")
-        out.mkdir(parents=True, exist_ok=True)
         for photo in sorted(PHOTOS.glob("*.*")):
             if photo.suffix.lower() not in (".jpg", ".jpeg", ".png", ".webp"):
                 continue
@@ -188,6 +195,7 @@ def demo(s3_port: int, cache: str, out: Path) -> int:
     finally:
         process.terminate()
         process.wait(10)
+        log.close()
     return 0
 
 
