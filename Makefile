@@ -13,6 +13,11 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 REFERENCE_DATA := data/reference
 REFERENCE_RUN := runs/reference
 REFERENCE_EPOCHS ?= 16
+REFERENCE_MORE_EPOCHS ?= 20
+REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores: 16 epochs from scratch (Adam, \
+	cosine from 2e-3), then 20 more from that model (cosine from 1e-3), 10,000 synthetic photos. \
+	Target (mean <= 2.0 px, orientation >= 99%) not reached: training time limits it; the \
+	training error was still falling and validation tracked it (no over-fitting).
 REFERENCE_VERSION ?= reference-20261121
 
 EVENT ?= events/corners-jpeg.json
@@ -81,14 +86,22 @@ events: setup  ## rebuild events/ and the sample photos
 train-demo: setup  ## small generate -> train -> export -> evaluate run (minutes, CPU)
 	$(PY) -m training demo --out runs/demo
 
-reference-model: setup  ## the committed reference model (CPU: ~1.5 h; resumes if interrupted)
+reference-model: setup  ## the committed reference model (CPU: ~2 h in two stages; each resumes)
 	test -f $(REFERENCE_DATA)/val/labels.jsonl || $(PY) -m training generate --out $(REFERENCE_DATA)/val --count 800 --seed 2
 	test -f $(REFERENCE_DATA)/test/labels.jsonl || $(PY) -m training generate --out $(REFERENCE_DATA)/test --count 600 --seed 3
 	test -f $(REFERENCE_DATA)/train/labels.jsonl || $(PY) -m training generate --out $(REFERENCE_DATA)/train --count 10000 --seed 1
-	$(PY) -m training train --train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
-		--out $(REFERENCE_RUN) --epochs $(REFERENCE_EPOCHS)
-	$(PY) -m training export --run $(REFERENCE_RUN) --test $(REFERENCE_DATA)/test --version $(REFERENCE_VERSION)
+	# Stage 1: from scratch. Stage 2: a second cosine cycle from stage 1's best model.
+	test -f $(REFERENCE_RUN)/model.keras || $(PY) -m training train --train $(REFERENCE_DATA)/train \
+		--val $(REFERENCE_DATA)/val --out $(REFERENCE_RUN) --epochs $(REFERENCE_EPOCHS)
+	test -f $(REFERENCE_RUN)-2/model.keras || $(PY) -m training train --train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
+		--out $(REFERENCE_RUN)-2 --epochs $(REFERENCE_MORE_EPOCHS) --learning-rate 1e-3 \
+		--init-from $(REFERENCE_RUN)/model.keras
+	$(PY) -m training export --run $(REFERENCE_RUN)-2 --test $(REFERENCE_DATA)/test \
+		--version $(REFERENCE_VERSION) --notes "$(REFERENCE_NOTES)"
 	mkdir -p training/reference/evaluation
-	cp $(REFERENCE_RUN)/package/model.tar.gz $(REFERENCE_RUN)/package/model_card.json \
-		$(REFERENCE_RUN)/history.csv $(REFERENCE_RUN)/loss.png training/reference/
-	cp $(REFERENCE_RUN)/evaluation/* training/reference/evaluation/
+	rm -f training/reference/evaluation/*
+	cp $(REFERENCE_RUN)-2/package/model.tar.gz $(REFERENCE_RUN)-2/package/model_card.json \
+		$(REFERENCE_RUN)-2/history.csv $(REFERENCE_RUN)-2/loss.png training/reference/
+	cp $(REFERENCE_RUN)/history.csv training/reference/history-stage1.csv
+	cp $(REFERENCE_RUN)/loss.png training/reference/loss-stage1.png
+	cp $(REFERENCE_RUN)-2/evaluation/* training/reference/evaluation/
