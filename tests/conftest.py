@@ -88,6 +88,23 @@ def reference_package() -> Path:
     return REFERENCE_PACKAGE
 
 
+def photo_bytes(name: str) -> bytes:
+    return (EVENTS / "photos" / name).read_bytes()
+
+
+@pytest.fixture(scope="session")
+def reference_predictor(reference_package, tmp_path_factory):
+    """The reference model's LiteRT interpreter, loaded directly (not through the handler)."""
+    import tarfile
+
+    from certcorners.predictor import Predictor
+
+    folder = tmp_path_factory.mktemp("reference")
+    with tarfile.open(reference_package) as tar:
+        tar.extractall(folder, filter="data")
+    return Predictor(folder / "model.tflite", num_threads=1)
+
+
 @pytest.fixture
 def s3(monkeypatch):
     """In-process S3 (moto) with an empty model bucket."""

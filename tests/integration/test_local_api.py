@@ -9,6 +9,7 @@ import sys
 import tempfile
 import urllib.request
 
+import numpy as np
 import pytest
 from certcorners_tools import local
 from certcorners_tools.client import predict
@@ -37,11 +38,14 @@ def local_api(reference_package):
 
 
 @pytest.mark.parametrize("photo", ["certificate-1200x847.jpg", "certificate-600x800.png"])
-def test_jpeg_and_png_over_http(local_api, photo, tmp_path):
+def test_jpeg_and_png_over_http(local_api, reference_predictor, photo, tmp_path):
     url, _ = local_api
     status, answer = predict(url, PHOTOS / photo, overlay=tmp_path / "overlay.png")
     assert status == 200, answer
-    assert corner_errors_px(answer, photo_labels()[photo]).max() < 12
+    direct = reference_predictor.predict((PHOTOS / photo).read_bytes()).corners
+    np.testing.assert_allclose(answer["polygon"], direct, atol=0.01)
+    errors = corner_errors_px(answer, photo_labels()[photo])
+    assert errors.max() < 20 and errors.mean() < 12, errors  # the model's p95 is 11 px
     assert (tmp_path / "overlay.png").stat().st_size > 1000
 
 
