@@ -13,6 +13,7 @@ from certcorners.geometry import apply_homography, homography
 from PIL import Image, ImageDraw, ImageFilter
 
 from training.card import Card, render_card
+from training.textures import random_background
 
 ASPECTS = (4 / 3, 3 / 2, 16 / 9, 1200 / 847)
 
@@ -64,12 +65,6 @@ def _place(rng: np.random.Generator, outline: np.ndarray, size: tuple[int, int])
     span = span * scale
     offset = np.array([rng.uniform(0, width - span[0]), rng.uniform(0, height - span[1])])
     return outline + offset
-
-
-def _background(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
-    from training.textures import random_background
-
-    return random_background(rng, size)
 
 
 def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.ndarray,
@@ -135,7 +130,7 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
     to_art = homography(outline, art_rect)  # photo -> art, what PIL's transform wants
     warped = art.transform(size, Image.Transform.PERSPECTIVE, tuple(to_art.flatten()[:8]),
                            Image.Resampling.BICUBIC)
-    background = _background(rng, size)
+    background = random_background(rng, size)
     background.paste(warped, (0, 0), warped)
 
     card_to_photo = homography(card_rect, outline)

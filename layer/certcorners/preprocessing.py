@@ -149,8 +149,6 @@ def decode_scaled(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXE
         reduction = 2 ** round(math.log2(reduction)) if reduction > 1 else 1
         box = (0.0, 0.0, stored_width / reduction, stored_height / reduction)
         scaled = _to_gray(image).resize(target, Image.Resampling.BILINEAR, box=box)
-    except (ImageTooLargeError, ImageDecodeError):
-        raise
     except Exception as exc:
         raise ImageDecodeError("the image data is truncated or corrupt") from exc
     if orientation in _UPRIGHT:
