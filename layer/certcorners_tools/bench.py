@@ -38,13 +38,18 @@ def _percentiles(samples_ms: list[float]) -> dict:
             "p99": round(float(np.percentile(values, 99)), 3)}
 
 
-def _peak_rss_mb() -> float:
-    """This process's peak RSS. Not ru_maxrss: Linux carries that across fork and exec, so a
-    child would report its parent's high-water mark; VmHWM starts afresh with the exec."""
+def proc_status_mb(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MB."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _peak_rss_mb() -> float:
+    # Not ru_maxrss: Linux carries that across fork and exec, so a child would report its
+    # parent's high-water mark; VmHWM starts afresh with the exec.
+    return proc_status_mb("VmHWM")
 
 
 def _timed(call, repeats: int, warmup: int = 5) -> list[float]:

@@ -25,17 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS")
-
-
 def child_soak(calls: int, event: str) -> dict:
     """Runs in the bare interpreter with the built layer."""
     import app
 
+    from certcorners_tools.bench import proc_status_mb
     from certcorners_tools.proxy import LambdaContext
 
     request = json.loads(Path(event).read_text())
@@ -45,7 +39,7 @@ def child_soak(calls: int, event: str) -> dict:
         status = app.lambda_handler(request, context)["statusCode"]
         statuses[status] = statuses.get(status, 0) + 1
         if call % 1000 == 0:
-            samples.append({"call": call, "rss_mb": round(_rss_mb(), 1)})
+            samples.append({"call": call, "rss_mb": proc_status_mb("VmRSS")})
     return {"calls": calls, "statuses": statuses, "rss": samples}
 
 
