@@ -18,6 +18,7 @@ from certcorners.crop import png_base64, rectified_crop
 from certcorners.errors import (
     ApiError,
     BadRequest,
+    CertificateNotFound,
     ImageTooSmall,
     TooManyPixels,
     UnprocessableImage,
@@ -28,8 +29,7 @@ from certcorners.preprocessing import (
     ImageDecodeError,
     ImageTooLargeError,
     corners_dict,
-    output_to_corners,
-    to_model_input,
+    decode,
 )
 from certcorners.requests import parse_image_request
 
@@ -41,6 +41,8 @@ app = APIGatewayRestResolver(enable_validation=True)
 MAX_IMAGE_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", "4500000"))
 MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", "40000000"))
 MIN_IMAGE_SIDE = int(os.environ.get("MIN_IMAGE_SIDE", "64"))
+# Below this confidence the answer is 422 certificate_not_found; empty: the model card's.
+MIN_CONFIDENCE = os.environ.get("MIN_CONFIDENCE", "")
 
 store = ModelStore.from_environment(on_load=lambda model: logger.info(
     "model loaded", extra={"version": model.version, "sha256": model.sha256,
@@ -60,35 +62,45 @@ def corners(include: Annotated[Literal["crop"] | None, Query()] = None) -> dict:
     request = parse_image_request(event.body, bool(event.is_base64_encoded),
                                   event.headers.get("content-type"), MAX_IMAGE_BYTES)
     model = store.get()
+    fetched = time.perf_counter()  # the model's fetch and load, on a cold request only
     try:
-        model_input, letterbox = to_model_input(request.data, MAX_IMAGE_PIXELS)
+        decoded = decode(request.data, MAX_IMAGE_PIXELS)
     except ImageTooLargeError as exc:
         raise TooManyPixels(str(exc)) from exc
     except ImageDecodeError as exc:
         raise UnprocessableImage(str(exc)) from exc
+    letterbox = decoded.letterbox
     if min(letterbox.width, letterbox.height) < MIN_IMAGE_SIDE:
         raise ImageTooSmall(f"the image is {letterbox.width} x {letterbox.height}; each side "
                             f"must be at least {MIN_IMAGE_SIDE} px")
-    decoded = time.perf_counter()
-    points = output_to_corners(model.predictor.run(model_input), letterbox)
+    decoded_at = time.perf_counter()
+    prediction = model.predictor.predict_decoded(decoded)
     inferred = time.perf_counter()
+    points, confidence = prediction.corners, prediction.confidence
+    threshold = float(MIN_CONFIDENCE or model.card.get("confidence_threshold", 0.0))
+    if confidence is not None and confidence < threshold:
+        metrics.add_metric(name="CertificateNotFound", unit=MetricUnit.Count, value=1)
+        raise CertificateNotFound(f"no registration certificate number was found in the photo "
+                                  f"(confidence {confidence:.3f} < {threshold})")
 
     metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds,
-                       value=(inferred - decoded) * 1000)
+                       value=(inferred - decoded_at) * 1000)
     metrics.add_metric(name="ImageMegapixels", unit=MetricUnit.Count,
                        value=letterbox.width * letterbox.height / 1e6)
     named = corners_dict(points)
     body = {
         "corners": named,
         "polygon": [[named[n]["x"], named[n]["y"]] for n in CORNER_NAMES],
+        "confidence": None if confidence is None else round(confidence, 4),
         "image": {"width": letterbox.width, "height": letterbox.height},
         "model": {"version": model.version, "sha256": model.sha256},
     }
     if include == "crop":
         body["crop"] = {"format": "png", "base64": png_base64(
             rectified_crop(request.data, points, MAX_IMAGE_PIXELS))}
-    body["timing_ms"] = {"decode": round((decoded - started) * 1000, 2),
-                         "inference": round((inferred - decoded) * 1000, 2),
+    body["timing_ms"] = {"model_fetch": round((fetched - started) * 1000, 2),
+                         "decode": round((decoded_at - fetched) * 1000, 2),
+                         "inference": round((inferred - decoded_at) * 1000, 2),
                          "total": round((time.perf_counter() - started) * 1000, 2)}
     logger.info("corners found", extra={"format": request.format, "width": letterbox.width,
                                         "height": letterbox.height, **body["timing_ms"]})

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from certcorners.labels import corner_errors_400
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,7 +79,7 @@ def corner_errors_px(answer: dict, label: dict) -> np.ndarray:
     names = ("top_left", "top_right", "bottom_right", "bottom_left")
     got = np.array([[answer["corners"][n]["x"], answer["corners"][n]["y"]] for n in names])
     want = np.array([label["corners"][n] for n in names])
-    return np.linalg.norm(got - want, axis=1) * 400 / max(label["width"], label["height"])
+    return corner_errors_400(got[None], want[None], [label["width"], label["height"]])[0]
 
 
 @pytest.fixture(scope="session")
@@ -94,15 +95,11 @@ def photo_bytes(name: str) -> bytes:
 
 @pytest.fixture(scope="session")
 def reference_predictor(reference_package, tmp_path_factory):
-    """The reference model's LiteRT interpreter, loaded directly (not through the handler)."""
-    import tarfile
+    """The reference package's cascade, loaded directly (not through the handler)."""
+    from certcorners.model_store import open_package, predictor_for
 
-    from certcorners.predictor import Predictor
-
-    folder = tmp_path_factory.mktemp("reference")
-    with tarfile.open(reference_package) as tar:
-        tar.extractall(folder, filter="data")
-    return Predictor(folder / "model.tflite", num_threads=1)
+    folder = tmp_path_factory.mktemp("reference") / "package"
+    return predictor_for(folder, open_package(reference_package, folder), num_threads=1)
 
 
 @pytest.fixture

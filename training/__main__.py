@@ -1,4 +1,5 @@
-"""python -m training <step> ...: generate, augment, train, evaluate, export, publish, demo."""
+"""python -m training <step> ...: generate, augment, train, train-refiner, evaluate, export,
+publish, demo."""
 
 from __future__ import annotations
 
@@ -18,11 +19,17 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     steps = root.add_subparsers(dest="step", required=True)
 
-    p = steps.add_parser("generate", help="synthetic photos + labels.jsonl, from a seed")
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--count", required=True, type=_positive)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--workers", type=_positive, default=None)
+    p = steps.add_parser("generate", help="synthetic photos + labels.jsonl, from a seed",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", required=True, type=Path,
+                   help="new dataset folder (an interrupted run there resumes)")
+    p.add_argument("--count", required=True, type=_positive,
+                   help="photos of the certificate")
+    p.add_argument("--negatives", type=int, default=0,
+                   help="photos without a findable number (no card, or its number covered)")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same photos")
+    p.add_argument("--workers", type=_positive, default=None,
+                   help="processes (default: all cores)")
 
     p = steps.add_parser("augment", help="augmented copies of your own labelled photos")
     p.add_argument("--source", required=True, type=Path,
@@ -31,28 +38,39 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--copies", type=int, default=20)
     p.add_argument("--seed", type=int, default=1)
 
-    p = steps.add_parser("train", help="fit the corner regressor")
-    p.add_argument("--train", required=True, nargs="+", type=Path, help="dataset folders")
-    p.add_argument("--val", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path, help="run folder (resumes if present)")
-    p.add_argument("--epochs", type=_positive, default=40)
-    p.add_argument("--batch-size", type=_positive, default=32)
-    p.add_argument("--learning-rate", type=float, default=2e-3)
-    p.add_argument("--patience", type=_positive, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--init-from", type=Path, default=None,
-                   help="a .keras model to start from (continue, or fine-tune the reference)")
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+    p = steps.add_parser("train", help="fit stage 1, the locator (400 x 400 whole photo)",
+                         formatter_class=defaults)
+    _training_options(p, epochs=40, batch_size=32, learning_rate=2e-3, patience=8)
 
-    p = steps.add_parser("evaluate", help="spec metrics + worst-case overlays")
-    p.add_argument("--model", required=True, type=Path, help="a .tflite file")
-    p.add_argument("--data", required=True, type=Path)
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--worst", type=int, default=12)
+    p = steps.add_parser("train-refiner", help="fit stage 2, the refiner (the number's crop)",
+                         formatter_class=defaults)
+    _training_options(p, epochs=8, batch_size=64, learning_rate=2e-3, patience=4)
+    p.add_argument("--copies", type=_positive, default=6,
+                   help="guesses (crops) per photo with a certificate")
 
-    p = steps.add_parser("export", help="LiteRT export, parity check, model card, tarball")
-    p.add_argument("--run", required=True, type=Path)
+    p = steps.add_parser("evaluate", help="spec metrics (stage 1 and cascade), refusals, "
+                         "breakdowns, worst overlays", formatter_class=defaults)
+    p.add_argument("--model", required=True, type=Path,
+                   help="a model.tar.gz, an extracted package folder, or a stage-1 .tflite")
+    p.add_argument("--data", required=True, type=Path, action="append",
+                   help="labelled folder (labels.jsonl; corners null = no certificate); "
+                        "repeat for several")
+    p.add_argument("--out", required=True, type=Path, help="folder for evaluation.json and "
+                   "the overlays")
+    p.add_argument("--worst", type=int, default=12, help="overlays of the worst photos")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="refusal threshold (default: the model card's)")
+
+    p = steps.add_parser("export", help="LiteRT export of both stages, parity checks, "
+                         "threshold, model card, tarball", formatter_class=defaults)
+    p.add_argument("--run", required=True, type=Path, help="stage 1's run folder")
+    p.add_argument("--refiner-run", type=Path, default=None,
+                   help="the refiner's run folder (omit for a stage-1-only package)")
+    p.add_argument("--val", type=Path, default=None,
+                   help="validation folder the refusal threshold is chosen on")
     p.add_argument("--test", required=True, type=Path, help="held-out labelled folder")
-    p.add_argument("--version", default=None)
+    p.add_argument("--version", default=None, help="default: date-time and git commit")
     p.add_argument("--notes", default="", help="how the model was made, what limits it")
 
     p = steps.add_parser("publish", help="upload model.tar.gz to S3 (never overwrites)")
@@ -68,6 +86,21 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+def _training_options(p, epochs, batch_size, learning_rate, patience) -> None:
+    p.add_argument("--train", required=True, nargs="+", type=Path, help="dataset folders")
+    p.add_argument("--val", required=True, type=Path, help="validation dataset folder")
+    p.add_argument("--out", required=True, type=Path, help="run folder (resumes if present)")
+    p.add_argument("--epochs", type=_positive, default=epochs, help="planned epochs")
+    p.add_argument("--batch-size", type=_positive, default=batch_size, help="photos a step")
+    p.add_argument("--learning-rate", type=float, default=learning_rate,
+                   help="peak of the cosine schedule")
+    p.add_argument("--patience", type=_positive, default=patience,
+                   help="epochs without improvement before stopping")
+    p.add_argument("--seed", type=int, default=0, help="weights and shuffling")
+    p.add_argument("--init-from", type=Path, default=None,
+                   help="a .keras model to start from (continue, or fine-tune the reference)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
@@ -81,7 +114,7 @@ def _run(args) -> int:
     if args.step == "generate":
         from training.dataset import generate
 
-        print(f"wrote {generate(args.out, args.count, args.seed, args.workers)}")
+        print(f"wrote {generate(args.out, args.count, args.seed, args.workers, args.negatives)}")
     elif args.step == "augment":
         from training.dataset import augment
 
@@ -89,19 +122,34 @@ def _run(args) -> int:
     elif args.step == "train":
         from training.train import TrainConfig, train
 
-        config = TrainConfig(tuple(str(p) for p in args.train), str(args.val), str(args.out),
-                             args.epochs, args.batch_size, args.learning_rate, args.patience,
-                             args.seed, str(args.init_from or ""))
+        config = TrainConfig(train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
+                             out_dir=str(args.out), epochs=args.epochs,
+                             batch_size=args.batch_size, learning_rate=args.learning_rate,
+                             patience=args.patience, seed=args.seed,
+                             init_from=str(args.init_from or ""))
         for key, value in train(config).items():
+            print(f"{key:>24}: {value}")
+    elif args.step == "train-refiner":
+        from training.refiner import CropConfig, RefinerTrainConfig, train_refiner
+
+        config = RefinerTrainConfig(
+            train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
+            out_dir=str(args.out), epochs=args.epochs, batch_size=args.batch_size,
+            learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
+            init_from=str(args.init_from or ""), crops=CropConfig(copies=args.copies))
+        for key, value in train_refiner(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "evaluate":
         from training.evaluate import evaluate
 
-        evaluate(args.model, args.data, args.out, args.worst)
+        for folder in args.data:
+            out = args.out / folder.name if len(args.data) > 1 else args.out
+            evaluate(args.model, folder, out, args.worst, args.threshold)
     elif args.step == "export":
         from training.export import export
 
-        export(args.run, args.test, args.version, notes=args.notes)
+        export(args.run, args.test, args.version, notes=args.notes,
+               refiner_run=args.refiner_run, val_dir=args.val)
     elif args.step == "publish":
         from training.publish import publish
 
@@ -117,7 +165,8 @@ def _run(args) -> int:
                                     (test_dir, 40, 103)):
             if not (folder / "labels.jsonl").exists():
                 generate(folder, count, seed)
-        train(TrainConfig((str(train_dir),), str(val_dir), str(out / "run"), args.epochs))
+        train(TrainConfig(train_dirs=(str(train_dir),), val_dir=str(val_dir),
+                          out_dir=str(out / "run"), epochs=args.epochs))
         export(out / "run", test_dir, version="demo")
     return 0
 

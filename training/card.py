@@ -42,17 +42,31 @@ MAKES = ["ŠKODA", "VOLKSWAGEN", "KIA", "HYUNDAI", "DACIA", "RENAULT", "TOYOTA",
 FUELS = ["BA 95", "NM", "BENZÍN", "NAFTA", "LPG", "ELEKTRO"]
 AUTHORITIES = ["OKRESNÉ RIADITEĽSTVO PZ", "OR PZ ODDELENIE DOPRAVNÉHO INŠPEKTORÁTU", "ODI OR PZ"]
 
-# Font pairs (regular, bold): any common sans-serif with a bold weight.
+# Font pairs (regular, bold): the common sans-serif families with a bold weight. DejaVu comes
+# with matplotlib (a pinned dependency); the others with the Debian packages in the README
+# ("Training data"); a family whose files are missing is skipped.
 _FONT_CANDIDATES = (
     ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf"),
     ("LiberationSans-Regular.ttf", "LiberationSans-Bold.ttf"),
     ("FreeSans.ttf", "FreeSansBold.ttf"),
+    ("Arimo-Regular.ttf", "Arimo-Bold.ttf"),
+    ("Carlito-Regular.ttf", "Carlito-Bold.ttf"),
+    ("Lato-Regular.ttf", "Lato-Bold.ttf"),
+    ("OpenSans-Regular.ttf", "OpenSans-Bold.ttf"),
+    ("Roboto-Regular.ttf", "Roboto-Bold.ttf"),
+    ("NotoSans-Regular.ttf", "NotoSans-Bold.ttf"),
+    ("ClearSans-Regular.ttf", "ClearSans-Bold.ttf"),
+    ("Oxygen-Sans.ttf", "Oxygen-Sans-Bold.ttf"),
+    ("Cantarell-Regular.otf", "Cantarell-Bold.otf"),
+    ("NimbusSans-Regular.otf", "NimbusSans-Bold.otf"),
 )
+# The spec's text needs these; a face that lacks one would print a box (tofu).
+SPEC_CHARACTERS = "ČŠŤÝÁÉÍÓÚŽĽĎŇÔÄ–"
 
 
 @lru_cache(maxsize=1)
 def font_pairs() -> tuple[tuple[str, str], ...]:
-    """Sans-serif font files on this machine; matplotlib (a pinned dependency) ships DejaVu."""
+    """Sans-serif (regular, bold) font files on this machine that render the spec's text."""
     roots = [Path("/usr/share/fonts")]
     try:
         import matplotlib
@@ -63,12 +77,31 @@ def font_pairs() -> tuple[tuple[str, str], ...]:
     found = {}
     for root in roots:
         if root.is_dir():
-            for path in root.rglob("*.ttf"):
-                found.setdefault(path.name, str(path))
-    pairs = tuple((found[r], found[b]) for r, b in _FONT_CANDIDATES if r in found and b in found)
+            for path in sorted(root.rglob("*")):
+                if path.suffix in (".ttf", ".otf"):
+                    found.setdefault(path.name, str(path))
+    pairs = tuple((found[r], found[b]) for r, b in _FONT_CANDIDATES if r in found and b in found
+                  and not missing_glyphs(found[r]) and not missing_glyphs(found[b]))
     if not pairs:
         raise RuntimeError("no sans-serif font pair found; install the training requirements")
     return pairs
+
+
+def missing_glyphs(font_path: str, text: str = SPEC_CHARACTERS) -> str:
+    """The characters of `text` the font draws as its 'missing glyph' box."""
+    font = ImageFont.truetype(font_path, 48)
+
+    def bitmap(char: str) -> bytes:
+        mask = font.getmask(char)
+        return bytes(mask.size) + bytes(mask)
+
+    tofu = bitmap("\U0010fffd")  # a private-use code point that no face draws
+    return "".join(c for c in text if bitmap(c) == tofu)
+
+
+def family(font_path: str) -> str:
+    """'LiberationSans' from '.../LiberationSans-Bold.ttf'."""
+    return Path(font_path).stem.replace("-Regular", "").replace("-Bold", "").replace("Bold", "")
 
 
 @lru_cache(maxsize=256)
@@ -94,6 +127,7 @@ class Card:
     label_a_box: tuple[float, float, float, float]
     field_b_box: tuple[float, float, float, float]
     serial_box: tuple[float, float, float, float]
+    font: str = ""  # the bold face of the number (file path)
 
     @property
     def number_quad(self) -> np.ndarray:
@@ -249,4 +283,4 @@ def render_card(rng: np.random.Generator, px_per_mm: float = 14.0) -> Card:
     ImageDraw.Draw(alpha).rounded_rectangle((0, 0, size[0] - 1, size[1] - 1),
                                             radius=CORNER_RADIUS_MM * k, fill=255)
     card.putalpha(alpha)
-    return Card(card, k, number, number_box, label_a_box, field_b_box, serial_box)
+    return Card(card, k, number, number_box, label_a_box, field_b_box, serial_box, bold)

@@ -4,7 +4,10 @@ labels.jsonl, one photo a line (coordinates in displayed photo pixels, spec corn
   {"file": "000001.jpg", "width": 1600, "height": 1200,
    "corners": {"top_left": [x, y], "top_right": [x, y], "bottom_right": [x, y],
                "bottom_left": [x, y]}}
-LabelMe JSON files (one polygon of four points, in spec order, per photo) are read too.
+A corner may also be written {"x": x, "y": y}; "corners": null marks a photo without a
+certificate (a negative). Other fields (font, exif_orientation, jpeg_quality, ...) are kept
+as the example's `meta` and used for breakdowns. LabelMe JSON files (one polygon of four
+points, in spec order, per photo) are read too.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from certcorners.labels import label_line
 from certcorners.preprocessing import (
     CORNER_NAMES,
     PREPROCESSING_VERSION,
@@ -35,18 +39,16 @@ CACHE_FILE = "inputs-400.npz"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
+SHARD_SIZE = 500
+
+
 @dataclass(frozen=True)
 class Example:
     path: Path
     width: int
     height: int
-    corners: np.ndarray  # (4, 2)
-
-
-def _label_line(file: str, width: int, height: int, corners: np.ndarray) -> str:
-    named = {n: [round(float(x), 3), round(float(y), 3)] for n, (x, y) in zip(
-        CORNER_NAMES, corners, strict=True)}
-    return json.dumps({"file": file, "width": width, "height": height, "corners": named})
+    corners: np.ndarray | None  # (4, 2); None: no certificate in the photo
+    meta: dict = field(default_factory=dict)
 
 
 def _pool(workers: int | None) -> ProcessPoolExecutor:
@@ -56,17 +58,22 @@ def _pool(workers: int | None) -> ProcessPoolExecutor:
                                mp_context=multiprocessing.get_context("forkserver"))
 
 
-def _synthesise(args: tuple[Path, int, int]) -> str:
-    from training.photo import synthetic_photo
+def _synthesise(args: tuple[Path, int, int, bool]) -> str:
+    from training.card import family
+    from training.photo import synthetic_negative, synthetic_photo
 
-    out_dir, seed, index = args
-    photo = synthetic_photo(seed, index)
-    name = f"{index:06d}.jpg"
+    out_dir, seed, index, negative = args
+    photo = synthetic_negative(seed, index) if negative else synthetic_photo(seed, index)
+    name = f"{'n' if negative else ''}{index:06d}.jpg"
     (out_dir / name).write_bytes(photo.jpeg)
-    return _label_line(name, photo.width, photo.height, photo.corners)
+    extra = {"font": family(photo.card.font)} if photo.card is not None else {}
+    if photo.corners is None and photo.flat_corners is not None:  # a card, its number covered
+        extra["covered_number"] = np.round(photo.flat_corners, 3).tolist()
+    return label_line(name, photo.width, photo.height, photo.corners, **extra)
 
 
 def _new_dataset_folder(out_dir: str | Path) -> Path:
+    """An empty folder, or one holding an unfinished generate's shards (resumed)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if (out_dir / LABELS_FILE).exists():
@@ -82,17 +89,54 @@ def _write_labels(out_dir: Path, lines: list[str], description: dict) -> None:
     (out_dir / "dataset.json").write_text(json.dumps(description, indent=2))
 
 
-def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = None) -> Path:
-    """Write `count` synthetic photos and labels.jsonl; the same seed gives the same bytes."""
+def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = None,
+             negatives: int = 0) -> Path:
+    """Write `count` synthetic photos of the certificate and `negatives` photos without a
+    findable number, and labels.jsonl; the same seed gives the same bytes on a machine with
+    the same fonts and textures. Written in shards of SHARD_SIZE: an interrupted run resumes
+    at the first unfinished shard."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
+    if negatives < 0:
+        raise ValueError(f"negatives must be 0 or more, got {negatives}")
     out_dir = _new_dataset_folder(out_dir)
-    tasks = [(out_dir, seed, i) for i in range(count)]
-    with _pool(workers) as pool:
-        lines = list(tqdm(pool.map(_synthesise, tasks, chunksize=8), total=count,
-                          desc=f"generate {out_dir.name}", unit="photo"))
-    _write_labels(out_dir, lines, {"kind": "synthetic", "seed": seed, "count": count})
+    tasks = [(out_dir, seed, i, False) for i in range(count)]
+    tasks += [(out_dir, seed, i, True) for i in range(negatives)]
+    lines = []
+    with _pool(workers) as pool, tqdm(total=len(tasks), desc=f"generate {out_dir.name}",
+                                      unit="photo") as progress:
+        for start in range(0, len(tasks), SHARD_SIZE):
+            shard = out_dir / f".labels-{start // SHARD_SIZE:05d}.jsonl"
+            if not shard.exists():
+                part = list(pool.map(_synthesise, tasks[start : start + SHARD_SIZE],
+                                     chunksize=4))
+                tmp = shard.with_suffix(".tmp")
+                tmp.write_text("\n".join(part) + "\n")
+                tmp.rename(shard)
+            lines += shard.read_text().splitlines()
+            progress.update(min(SHARD_SIZE, len(tasks) - start))
+    _write_labels(out_dir, lines, {"kind": "synthetic", "seed": seed, "count": count,
+                                   "negatives": negatives, **generator_sources()})
+    for shard in out_dir.glob(".labels-*.jsonl"):
+        shard.unlink()
     return out_dir
+
+
+def generator_sources() -> dict:
+    """The fonts and textures the generator drew from (what 'same bytes' depends on)."""
+    from training.card import family, font_pairs
+    from training.scene import clutter_fonts, texture_files
+
+    def digest(path: str) -> str:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+    return {
+        "number_fonts": {family(bold): {"regular": regular, "bold": bold,
+                                        "sha256_16": [digest(regular), digest(bold)]}
+                         for regular, bold in font_pairs()},
+        "clutter_fonts": {path: digest(path) for path in clutter_fonts()},
+        "textures": {path: digest(path) for path in texture_files()},
+    }
 
 
 def _corners_from_names(mapping: dict, where: str) -> np.ndarray:
@@ -100,12 +144,17 @@ def _corners_from_names(mapping: dict, where: str) -> np.ndarray:
     if missing:
         raise ValueError(f"{where}: corners lack {', '.join(missing)}")
     try:
-        corners = np.array([[float(v) for v in mapping[n]] for n in CORNER_NAMES])
+        corners = np.array([[float(v) for v in _xy(mapping[n])] for n in CORNER_NAMES])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{where}: each corner must be [x, y] numbers") from exc
     if corners.shape != (4, 2) or not np.isfinite(corners).all():
         raise ValueError(f"{where}: each corner must be [x, y] numbers")
     return corners
+
+
+def _xy(point) -> list:
+    """[x, y] or {"x": x, "y": y}."""
+    return [point["x"], point["y"]] if isinstance(point, dict) else point
 
 
 def _read_jsonl(folder: Path) -> Iterator[Example]:
@@ -122,7 +171,12 @@ def _read_jsonl(folder: Path) -> Iterator[Example]:
         path = (folder / file).resolve()
         if folder.resolve() not in path.parents:
             raise ValueError(f"{where}: {file!r} is outside the dataset folder")
-        yield Example(path, width, height, _corners_from_names(corners, where))
+        if corners is not None and not isinstance(corners, dict):
+            raise ValueError(f"{where}: corners must be an object of four named corners or null")
+        meta = {k: v for k, v in record.items()
+                if k not in ("file", "width", "height", "corners")}
+        yield Example(path, width, height,
+                      None if corners is None else _corners_from_names(corners, where), meta)
 
 
 def _read_labelme(json_path: Path) -> Example:
@@ -168,10 +222,13 @@ def _prepare(example: Example) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(inputs uint8 [N, 400, 400, 1], targets float32 [N, 8]) through the serving
-    preprocessing, cached in the folder and rebuilt when the labels change."""
+    """(inputs uint8 [N, 400, 400, 1], targets float32 [N, 8]) of the folder's photos with a
+    certificate, through the serving preprocessing, cached in the folder and rebuilt when the
+    labels change."""
     folder = Path(folder)
-    examples = read_examples(folder)
+    examples = [e for e in read_examples(folder) if e.corners is not None]
+    if not examples:
+        raise ValueError(f"{folder} has no labelled photo with a certificate")
     digest = hashlib.sha256(f"preprocessing-{PREPROCESSING_VERSION}".encode())
     for e in examples:
         digest.update(f"{e.path.name}{e.width}{e.height}{e.corners.tobytes().hex()}".encode())
@@ -239,13 +296,13 @@ def augment(source: str | Path, out_dir: str | Path, copies: int, seed: int) -> 
                              f"{original.size[1]} as displayed")
         name = f"{number:05d}-0.jpg"
         original.save(out_dir / name, "JPEG", quality=95)
-        lines.append(_label_line(name, *original.size, example.corners))
+        lines.append(label_line(name, *original.size, example.corners))
         for copy in range(1, copies + 1):
             rng = np.random.default_rng([seed, number, copy])
             jpeg, size, corners = _augment_one(original, example.corners, rng)
             name = f"{number:05d}-{copy}.jpg"
             (out_dir / name).write_bytes(jpeg)
-            lines.append(_label_line(name, *size, corners))
+            lines.append(label_line(name, *size, corners))
     _write_labels(out_dir, lines, {"kind": "augmented", "source": str(source),
                                    "copies": copies, "seed": seed, "count": len(lines)})
     return out_dir

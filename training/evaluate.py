@@ -1,18 +1,29 @@
-"""The spec's error metric on a labelled set, and overlays of the worst photos."""
+"""The spec's error metric on a labelled folder, for stage 1 alone and the cascade; refusals on
+photos without a certificate; a breakdown by photo condition; overlays of the worst photos.
+
+A folder is labels.jsonl (or LabelMe files) beside the photos; corners may be [x, y] or
+{"x", "y"}, and "corners": null marks a photo without a certificate. Any folder in that form
+works, the foreign evaluation set (positives/ and negatives/) included.
+"""
 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
+from certcorners.labels import corner_errors_400, draw_quads
+from certcorners.model_store import open_package, predictor_for
 from certcorners.predictor import Predictor
-from certcorners_tools.client import draw_quads
+from certcorners.preprocessing import decode
 from tqdm import tqdm
 
 from training.dataset import read_examples
 
 WORST_CORNER_LIMIT_PX = 4.0
+# Refusal threshold when neither the caller nor the model card names one.
+DEFAULT_THRESHOLD = 0.5
 
 
 def corner_metrics(predicted: np.ndarray, true: np.ndarray, sizes: np.ndarray) -> dict:
@@ -21,58 +32,183 @@ def corner_metrics(predicted: np.ndarray, true: np.ndarray, sizes: np.ndarray) -
     Errors are scaled to a 400-px long side: error * 400 / max(width, height).
     """
     predicted, true = np.asarray(predicted, float), np.asarray(true, float)
-    if predicted.shape != true.shape or predicted.ndim != 3 or predicted.shape[1:] != (4, 2):
-        raise ValueError(f"expected two (N, 4, 2) arrays, got {predicted.shape}, {true.shape}")
-    scale = 400.0 / np.max(np.asarray(sizes, float), axis=1)
-    errors = np.linalg.norm(predicted - true, axis=-1) * scale[:, None]  # (N, 4)
+    if len(true) == 0:
+        return {"photos": 0}
+    errors = corner_errors_400(predicted, true, sizes)  # (N, 4)
     # Orientation: the predicted top_left is nearer the true top_left than any other corner.
     to_true = np.linalg.norm(predicted[:, :1, :] - true, axis=-1)  # (N, 4)
     oriented = np.argmin(to_true, axis=1) == 0
+    worst = errors.max(axis=1)
     return {
         "photos": int(len(true)),
         "mean_corner_error_px": round(float(errors.mean()), 3),
+        "median_corner_error_px": round(float(np.median(errors)), 3),
         "p95_corner_error_px": round(float(np.percentile(errors, 95)), 3),
         "share_worst_corner_within_4px": round(
-            float((errors.max(axis=1) <= WORST_CORNER_LIMIT_PX).mean()), 4),
+            float((worst <= WORST_CORNER_LIMIT_PX).mean()), 4),
+        "share_worst_corner_within_12px": round(float((worst <= 12.0).mean()), 4),
         "orientation_share": round(float(oriented.mean()), 4),
         "scale": "pixels at a 400-px long side",
     }
 
 
-def predict_folder(model_path: str | Path, folder: str | Path, num_threads: int | None = None):
-    """Run the served model (LiteRT) over a labelled folder: predictions, truths, sizes."""
-    predictor = Predictor(model_path, num_threads)
-    examples = read_examples(folder)
-    predicted = np.stack([predictor.predict(e.path.read_bytes()).corners
-                          for e in tqdm(examples, desc="evaluate", unit="photo")])
-    true = np.stack([e.corners for e in examples])
-    sizes = np.array([[e.width, e.height] for e in examples])
-    return examples, predicted, true, sizes
+def load_predictor(package: str | Path, folder: str | Path,
+                   num_threads: int | None = 1) -> tuple[Predictor, dict]:
+    """The cascade in a model.tar.gz (verified as the function verifies it), or in an
+    extracted package folder, or a lone stage-1 .tflite."""
+    package = Path(package)
+    if package.suffix == ".tflite":
+        return Predictor(package, num_threads), {}
+    if package.is_dir():
+        card = json.loads((package / "model_card.json").read_text())
+        return predictor_for(package, card, num_threads), card
+    card = open_package(package, Path(folder) / "package")
+    return predictor_for(Path(folder) / "package", card, num_threads), card
 
 
-def evaluate(model_path: str | Path, folder: str | Path, out_dir: str | Path,
-             worst: int = 12, num_threads: int | None = None) -> dict:
-    """Print and write the spec's metrics; save overlays of the `worst` photos."""
+def run_folder(predictor: Predictor, folder: str | Path) -> list[dict]:
+    """Stage 1's and the cascade's answer for every photo of a labelled folder."""
+    records = []
+    for example in tqdm(read_examples(folder), desc="evaluate", unit="photo"):
+        decoded = decode(example.path.read_bytes())
+        if (decoded.letterbox.width, decoded.letterbox.height) != (example.width,
+                                                                   example.height):
+            raise ValueError(f"{example.path.name}: labelled as {example.width} x "
+                             f"{example.height}, but the photo is {decoded.letterbox.width} x "
+                             f"{decoded.letterbox.height} as displayed")
+        prediction = predictor.predict_decoded(decoded)
+        records.append({"example": example, "located": prediction.located,
+                        "corners": prediction.corners, "confidence": prediction.confidence})
+    return records
+
+
+def _long_side_bucket(example) -> str:
+    side = max(example.width, example.height)
+    return "<1000" if side < 1000 else "1000-1499" if side < 1500 else ">=1500"
+
+
+def _quality_bucket(example) -> str | None:
+    quality = example.meta.get("jpeg_quality")
+    if quality is None:
+        return None
+    return "40-59" if quality < 60 else "60-79" if quality < 80 else "80-95"
+
+
+CONDITIONS = {
+    "exif_orientation": lambda e: e.meta.get("exif_orientation"),
+    "long_side": _long_side_bucket,
+    "jpeg_quality": _quality_bucket,
+    "font": lambda e: e.meta.get("font"),
+}
+
+
+def confidence_curve(confidence: np.ndarray, worst_error: np.ndarray) -> list[dict]:
+    """Share of the total worst-corner error held by the least confident answers."""
+    order = np.argsort(confidence)
+    total = worst_error.sum() or 1.0
+    curve = []
+    for share in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5):
+        n = max(1, int(round(share * len(order))))
+        curve.append({"least_confident_share": share,
+                      "error_share": round(float(worst_error[order[:n]].sum() / total), 4),
+                      "mean_worst_corner_px": round(float(worst_error[order[:n]].mean()), 3)})
+    return curve
+
+
+def summarize(records: list[dict], threshold: float | None) -> dict:
+    """The metrics of run_folder's records (see the module's docstring)."""
+    positives = [r for r in records if r["example"].corners is not None]
+    negatives = [r for r in records if r["example"].corners is None]
+    cascade = all(r["confidence"] is not None for r in records)
+    metrics = {"photos": len(records), "positives": len(positives),
+               "negatives": len(negatives)}
+    if positives:
+        true = np.stack([r["example"].corners for r in positives])
+        sizes = np.array([[r["example"].width, r["example"].height] for r in positives])
+        located = np.stack([r["located"] for r in positives])
+        final = np.stack([r["corners"] for r in positives])
+        metrics["stage1"] = corner_metrics(located, true, sizes)
+        metrics["cascade"] = corner_metrics(final, true, sizes) if cascade else None
+        by_condition = {}
+        for name, key in CONDITIONS.items():
+            values = [key(r["example"]) for r in positives]
+            groups = sorted({v for v in values if v is not None}, key=str)
+            if len(groups) > 1 or (groups and name != "font"):
+                by_condition[name] = {
+                    str(g): corner_metrics(final[[v == g for v in values]],
+                                           true[[v == g for v in values]],
+                                           sizes[[v == g for v in values]])
+                    for g in groups}
+        metrics["cascade_by_condition"] = by_condition
+    if cascade and threshold is not None:
+        metrics["threshold"] = threshold
+        if positives:
+            confidence = np.array([r["confidence"] for r in positives])
+            accepted = confidence >= threshold
+            metrics["positives_refused_share"] = round(float((~accepted).mean()), 4)
+            metrics["cascade_accepted"] = corner_metrics(final[accepted], true[accepted],
+                                                         sizes[accepted])
+            worst = corner_errors_400(final, true, sizes).max(axis=1)
+            metrics["confidence_curve_accepted"] = confidence_curve(confidence[accepted],
+                                                                    worst[accepted])
+        if negatives:
+            refused = [r["confidence"] < threshold for r in negatives]
+            metrics["negatives_refused_share"] = round(float(np.mean(refused)), 4)
+    return metrics
+
+
+def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst: int = 12,
+             threshold: float | None = None, num_threads: int | None = 1) -> dict:
+    """Print and write the metrics of a model package on a labelled folder; save overlays of
+    the `worst` photos (true quad green, cascade red, stage 1 blue; a dot on each top_left).
+    `threshold`: the confidence below which the API refuses (default: the model card's)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    examples, predicted, true, sizes = predict_folder(model_path, folder, num_threads)
-    metrics = corner_metrics(predicted, true, sizes)
-    metrics["model"] = Path(model_path).name
-    metrics["dataset"] = str(folder)
-    scale = 400.0 / sizes.max(axis=1)
-    worst_corner = (np.linalg.norm(predicted - true, axis=-1) * scale[:, None]).max(axis=1)
-    ranked = np.argsort(-worst_corner)[:worst]
+    with tempfile.TemporaryDirectory() as scratch:
+        predictor, card = load_predictor(package, scratch, num_threads)
+        records = run_folder(predictor, folder)
+    if threshold is None:
+        threshold = card.get("confidence_threshold", DEFAULT_THRESHOLD)
+    metrics = {"model": str(package), "model_version": card.get("version"),
+               "dataset": str(folder), **summarize(records, threshold)}
+    positives = [r for r in records if r["example"].corners is not None]
     metrics["worst"] = []
-    for rank, i in enumerate(ranked):
-        name = f"worst-{rank:02d}-{examples[i].path.stem}.png"
-        # True quad green, predicted red; a dot marks each top_left.
-        draw_quads(examples[i].path, [(true[i], (0, 200, 0)), (predicted[i], (230, 0, 0))],
-                   out_dir / name, max_side=900)
-        metrics["worst"].append({"file": examples[i].path.name,
-                                 "worst_corner_px": round(float(worst_corner[i]), 2),
-                                 "overlay": name})
-    (out_dir / "evaluation.json").write_text(json.dumps(metrics, indent=2))
-    for key in ("photos", "mean_corner_error_px", "p95_corner_error_px",
-                "share_worst_corner_within_4px", "orientation_share"):
-        print(f"{key:>32}: {metrics[key]}")
+    if positives:
+        true = np.stack([r["example"].corners for r in positives])
+        sizes = np.array([[r["example"].width, r["example"].height] for r in positives])
+        final = np.stack([r["corners"] for r in positives])
+        worst_corner = corner_errors_400(final, true, sizes).max(axis=1)
+        for rank, i in enumerate(np.argsort(-worst_corner)[:worst]):
+            example = positives[i]["example"]
+            name = f"worst-{rank:02d}-{example.path.stem}.png"
+            draw_quads(example.path, [(true[i], (0, 200, 0)),
+                                      (positives[i]["located"], (40, 90, 255)),
+                                      (final[i], (230, 0, 0))], out_dir / name, max_side=900)
+            metrics["worst"].append({"file": example.path.name,
+                                     "worst_corner_px": round(float(worst_corner[i]), 2),
+                                     "confidence": positives[i]["confidence"],
+                                     "overlay": name})
+    (out_dir / "evaluation.json").write_text(json.dumps(metrics, indent=2, default=str))
+    print(report(metrics))
     return metrics
+
+
+def report(metrics: dict) -> str:
+    """A few readable lines of the headline figures."""
+    lines = [f"{metrics['dataset']}: {metrics['positives']} with a certificate, "
+             f"{metrics['negatives']} without"]
+    for stage in ("stage1", "cascade", "cascade_accepted"):
+        m = metrics.get(stage)
+        if m and m.get("photos"):
+            lines.append(f"  {stage:>16}: mean {m['mean_corner_error_px']} px, p95 "
+                         f"{m['p95_corner_error_px']} px, worst<=4px "
+                         f"{m['share_worst_corner_within_4px']:.1%}, worst<=12px "
+                         f"{m['share_worst_corner_within_12px']:.1%}, orientation "
+                         f"{m['orientation_share']:.1%}")
+    if "positives_refused_share" in metrics:
+        lines.append(f"  positives refused at {metrics['threshold']}: "
+                     f"{metrics['positives_refused_share']:.1%}")
+    if "negatives_refused_share" in metrics:
+        lines.append(f"  negatives refused at {metrics['threshold']}: "
+                     f"{metrics['negatives_refused_share']:.1%}")
+    return "\n".join(lines)

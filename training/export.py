@@ -1,11 +1,14 @@
-"""Export a trained run: .keras -> LiteRT flatbuffers, parity check, held-out evaluation,
-model card, and one model.tar.gz (what publish uploads and the function serves)."""
+"""Export trained runs: stage 1 (and the refiner, when given) .keras -> LiteRT flatbuffers,
+parity checks, the refusal threshold chosen on the project's own validation set, held-out
+evaluation, one model card, and one model.tar.gz (what publish uploads and the function
+serves)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -13,19 +16,23 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
+from certcorners import refine
 from certcorners.model_card import (
     CARD_FILE,
     FLOAT_MODEL_FILE,
     INT8_MODEL_FILE,
     PACKAGE_FILE,
+    REFINER_MODEL_FILE,
     sha256_file,
 )
-from certcorners.predictor import Predictor
+from certcorners.model_store import predictor_for
+from certcorners.predictor import REFINE_PASSES, Predictor, _Network
 from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE
 
 from training.dataset import load_arrays
-from training.evaluate import evaluate
+from training.evaluate import evaluate, run_folder
 from training.model import multiply_accumulates
+from training.refiner import CropConfig, load_crops
 
 KERAS_FILE = "model.keras"
 # float32 LiteRT and Keras run the same arithmetic in a different order (fused batch norm,
@@ -63,14 +70,58 @@ def git_commit() -> str:
         return "unknown"
 
 
+# The refusal threshold keeps at most this share of the validation photos that show a
+# certificate from being refused; it is chosen there, never on an evaluation set.
+MAX_REFUSED_POSITIVES = 0.005
+
+
+def choose_threshold(positive_confidence: np.ndarray, negative_confidence: np.ndarray) -> dict:
+    """The highest threshold that refuses at most MAX_REFUSED_POSITIVES of the positives,
+    with what it does on the set it was chosen on."""
+    positive_confidence = np.sort(np.asarray(positive_confidence, float))
+    allowed = int(np.floor(MAX_REFUSED_POSITIVES * len(positive_confidence)))
+    threshold = float(positive_confidence[allowed]) if len(positive_confidence) else 0.5
+    threshold = float(np.floor(threshold * 1e4) / 1e4)  # a round number at or below it
+    return {"threshold": threshold,
+            "positives_refused_share": round(float((positive_confidence < threshold).mean()), 4),
+            "negatives_refused_share": round(float(
+                (np.asarray(negative_confidence) < threshold).mean()), 4)
+            if len(negative_confidence) else None,
+            "max_refused_positives": MAX_REFUSED_POSITIVES}
+
+
+def _refiner_parity(model: keras.Model, path: Path, crops: np.ndarray) -> dict:
+    network = _Network(path, [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], 1)
+    x = crops.astype(np.float32) / 255.0
+    keras_out = model.predict(x, batch_size=64, verbose=0)
+    lite_out = np.stack([network.run(c) for c in x])
+    corner_dev = np.linalg.norm(((lite_out - keras_out)[:, :8].reshape(-1, 4, 2))
+                                * refine.CROP_SCALE, axis=-1)
+    logit_dev = np.abs(lite_out - keras_out)[:, 8:]
+    if not (corner_dev.max() <= PARITY_TOLERANCE_PX and logit_dev.max() <= 1e-3):
+        raise RuntimeError(f"LiteRT and Keras refiners disagree by {corner_dev.max():.4f} crop "
+                           f"px / {logit_dev.max():.5f} logits: the export is wrong")
+    return {"crops": int(len(crops)), "float32_max_crop_px": round(float(corner_dev.max()), 5),
+            "float32_max_logit": round(float(logit_dev.max()), 6)}
+
+
 def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None,
-           parity_photos: int = 200, notes: str = "") -> Path:
-    """Build run_dir/package/model.tar.gz from run_dir/model.keras; returns its path."""
+           parity_photos: int = 200, notes: str = "", refiner_run: str | Path | None = None,
+           val_dir: str | Path | None = None) -> Path:
+    """Build run_dir/package/model.tar.gz from run_dir/model.keras (stage 1) and, when given,
+    refiner_run/model.keras (stage 2, with its refusal threshold chosen on `val_dir`);
+    returns its path."""
     run_dir, test_dir = Path(run_dir), Path(test_dir)
     if not (run_dir / KERAS_FILE).exists():
         raise ValueError(f"{run_dir} has no {KERAS_FILE}: train first")
+    if refiner_run is not None and not (Path(refiner_run) / KERAS_FILE).exists():
+        raise ValueError(f"{refiner_run} has no {KERAS_FILE}: train the refiner first")
+    if refiner_run is not None and val_dir is None:
+        raise ValueError("a refiner needs val_dir: its threshold is chosen on validation data")
     package_dir = run_dir / "package"
-    package_dir.mkdir(exist_ok=True)
+    if package_dir.exists():
+        shutil.rmtree(package_dir)  # nothing of an earlier export may slip into this one
+    package_dir.mkdir()
     # compile=False: the training metric is not needed (nor importable) to export.
     model = keras.saving.load_model(run_dir / KERAS_FILE, compile=False)
     model.save(package_dir / KERAS_FILE)
@@ -98,12 +149,52 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     if not parity["int8_included"]:
         int8_path.unlink()
 
-    metrics = evaluate(package_dir / FLOAT_MODEL_FILE, test_dir, run_dir / "evaluation")
+    refiner_card = {}
+    if refiner_run is not None:
+        refiner_model = keras.saving.load_model(Path(refiner_run) / KERAS_FILE, compile=False)
+        refiner_path = package_dir / REFINER_MODEL_FILE
+        refiner_path.write_bytes(to_tflite(refiner_model))
+        crops, _ = load_crops(test_dir, CropConfig(seed=99))
+        parity["refiner"] = _refiner_parity(refiner_model, refiner_path, crops[:parity_photos])
+        cascade = predictor_for(package_dir, {"refiner_model": REFINER_MODEL_FILE}, 1)
+        records = run_folder(cascade, val_dir)
+        confidence = np.array([r["confidence"] for r in records])
+        has_number = np.array([r["example"].corners is not None for r in records])
+        refiner_card = {
+            "refiner_model": REFINER_MODEL_FILE,
+            "refine_passes": REFINE_PASSES,
+            "refiner_parameters": int(refiner_model.count_params()),
+            "refiner_multiply_accumulates": multiply_accumulates(refiner_model),
+            "refiner_input": {"shape": [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1],
+                              "dtype": "float32",
+                              "preprocessing": "the photo decoded once in grayscale (long side "
+                                               ">= 600 px where it has them), the guessed quad "
+                                               "warped onto x 36-156, y 27-45 of a 192 x 72 "
+                                               "crop, scaled to [0, 1]"},
+            "refiner_output": {"shape": [1, refine.OUTPUT_SIZE],
+                               "meaning": "x / 192, y / 72 of the four corners in the crop's "
+                                          "own frame, then the logits of 'upside down' and "
+                                          "of 'a registration number is here'"},
+            "refiner_training": _json_or_empty(Path(refiner_run) / "train_config.json"),
+            "refiner_training_metrics": _json_or_empty(Path(refiner_run) /
+                                                       "train_metrics.json"),
+            "confidence_threshold_choice": {"dataset": str(val_dir), **choose_threshold(
+                confidence[has_number], confidence[~has_number])},
+        }
+        refiner_card["confidence_threshold"] = refiner_card[
+            "confidence_threshold_choice"]["threshold"]
+    # A provisional card, so evaluation loads the package exactly as the function will.
+    (package_dir / CARD_FILE).write_text(json.dumps(
+        {"serving_model": FLOAT_MODEL_FILE, **refiner_card}))
+    metrics = evaluate(package_dir, test_dir, run_dir / "evaluation",
+                       threshold=refiner_card.get("confidence_threshold"))
+    (package_dir / CARD_FILE).unlink(missing_ok=True)
     created = dt.datetime.now(dt.UTC)
     commit = git_commit()
     files = sorted(p for p in package_dir.iterdir() if p.name not in (CARD_FILE, PACKAGE_FILE))
     card = {
-        "name": "certcorners registration-number corner regressor",
+        "name": "certcorners registration-number corners: locator"
+                + (" and refiner" if refiner_run is not None else ""),
         "version": version or created.strftime("%Y%m%d-%H%M%S") + f"-{commit[:7]}",
         "created": created.isoformat(timespec="seconds"),
         "git_commit": commit,
@@ -120,6 +211,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
                                                "400-px input, in corner_order"},
         "corner_order": list(CORNER_NAMES),
         "serving_model": FLOAT_MODEL_FILE,
+        **refiner_card,
         "parity": parity,
         "held_out_metrics": {k: v for k, v in metrics.items() if k != "worst"},
         "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
@@ -156,6 +248,18 @@ def _dataset_summary(run_dir: Path, test_dir: Path) -> dict:
     for role, folders in (("train", config.get("train_dirs", [])),
                           ("validation", [config.get("val_dir")] if config.get("val_dir") else []),
                           ("held_out", [str(test_dir)])):
-        summary[role] = [{"folder": f, **_json_or_empty(Path(f) / "dataset.json")}
+        summary[role] = [{"folder": f, **_compact(_json_or_empty(Path(f) / "dataset.json"))}
                          for f in folders]
     return summary
+
+
+def _compact(description: dict) -> dict:
+    """A dataset.json for the card: the number's font families by name, the clutter fonts and
+    textures by count (their files and hashes stay in the dataset's own dataset.json)."""
+    out = dict(description)
+    if "number_fonts" in out:
+        out["number_fonts"] = sorted(out["number_fonts"])
+    for key in ("clutter_fonts", "textures"):
+        if key in out:
+            out[key] = len(out[key])
+    return out

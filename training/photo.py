@@ -12,8 +12,8 @@ import numpy as np
 from certcorners.geometry import apply_homography, homography
 from PIL import Image, ImageDraw, ImageFilter
 
+from training import scene
 from training.card import Card, render_card
-from training.textures import random_background
 
 ASPECTS = (4 / 3, 3 / 2, 16 / 9, 1200 / 847)
 
@@ -23,10 +23,13 @@ class Photo:
     jpeg: bytes
     width: int  # as displayed (EXIF orientation applied)
     height: int
-    corners: np.ndarray  # (4, 2): top-left, top-right, bottom-right, bottom-left
-    card_corners: np.ndarray  # (4, 2) the card outline in the photo
-    homography: np.ndarray  # card pixels -> photo pixels
-    card: Card
+    corners: np.ndarray | None  # (4, 2): top-left, top-right, bottom-right, bottom-left;
+    # None on a negative (no certificate, or its number hidden)
+    card_corners: np.ndarray | None  # (4, 2) the card outline in the photo
+    homography: np.ndarray | None  # card pixels -> photo pixels, before any bend
+    card: Card | None
+    flat_corners: np.ndarray | None = None  # the label before the card's bend (if any)
+    fingers: tuple = ()  # outlines of the fingers drawn over the card
 
 
 def _tilted_outline(rng: np.random.Generator, w: float, h: float) -> np.ndarray:
@@ -68,7 +71,8 @@ def _place(rng: np.random.Generator, outline: np.ndarray, size: tuple[int, int])
 
 
 def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.ndarray,
-              number_radius: float, card_outline: np.ndarray) -> np.ndarray:
+              number_radius: float, card_outline: np.ndarray,
+              everything: bool = False) -> np.ndarray:
     h, w, _ = photo.shape
     # Brightness, colour temperature and a brightness gradient across the frame, as one
     # low-resolution gain field (light varies smoothly), upsampled once.
@@ -95,34 +99,49 @@ def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.nda
         gain = gain * (1 - rng.uniform(0.15, 0.45) * np.asarray(shadow, np.float32) / 255)
     gain_field = np.asarray(Image.fromarray(gain.astype(np.float32)).resize(
         (w, h), Image.Resampling.BILINEAR), dtype=np.float32)
+    if rng.random() < 0.3 or everything:  # the shadow of a hand, phone or pen held over it
+        gain_field = gain_field * scene.object_shadow(rng, (w, h))
+    if rng.random() < 0.5 or everything:  # vignetting: the lens darkens the corners
+        yy, xx = np.ogrid[0:h, 0:w]
+        r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
+        gain_field = gain_field * (1 - rng.uniform(0.1, 0.45) * np.clip(r2 / 2, 0, 1))
     colour = rng.uniform(0.6, 1.25) * np.array(
         [rng.uniform(0.85, 1.15), 1.0, rng.uniform(0.85, 1.15)], dtype=np.float32)
     photo = photo * gain_field[..., None] * colour
-    # At most one specular glare spot that does not cover the number.
-    if rng.random() < 0.35:
+    # At most one specular glare spot: strong ones stay off the number, weak ones may touch it.
+    if rng.random() < 0.35 or everything:
+        strength = rng.uniform(80, 220) if rng.random() < 0.7 else rng.uniform(25, 60)
         for _ in range(20):
             centre = card_outline.min(axis=0) + rng.random(2) * np.ptp(card_outline, axis=0)
             radius = rng.uniform(0.03, 0.12) * max(w, h)
-            if np.linalg.norm(centre - number_center) > radius * 1.6 + number_radius:
+            if strength < 60 or (np.linalg.norm(centre - number_center)
+                                 > radius * 1.6 + number_radius):
                 x0, x1 = int(max(0, centre[0] - 3 * radius)), int(min(w, centre[0] + 3 * radius))
                 y0, y1 = int(max(0, centre[1] - 3 * radius)), int(min(h, centre[1] + 3 * radius))
                 gy, gx = np.ogrid[y0:y1, x0:x1]
                 glare = np.exp(-((gx - centre[0]) ** 2 + (gy - centre[1]) ** 2) / radius**2)
-                photo[y0:y1, x0:x1] += rng.uniform(80, 220) * glare[..., None]
+                photo[y0:y1, x0:x1] += strength * glare[..., None]
                 break
     return photo
 
 
-def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | None = None) -> Photo:
+def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | None = None,
+               hide_number: bool = False, everything: bool = False) -> Photo:
+    """The card on a surface among clutter, under the spec's light and camera.
+
+    `hide_number` covers the number with a paper or another card: a negative example.
+    `everything` switches every distractor, occluder and effect on (tests, inspection)."""
     size = size or _photo_size(rng)
     card_w, card_h = card.image.size
     outline = _place(rng, _tilted_outline(rng, card_w, card_h), size)
     card_rect = np.array([[0, 0], [card_w, 0], [card_w, card_h], [0, card_h]], dtype=np.float64)
 
+    art = scene.wear(rng, card.image, card.number_box, everything)
+    if hide_number:
+        art = scene.cover(rng, art, card.number_box)
     # Pre-shrink the card near its size in the photo: the perspective warp does not filter.
     photo_span = np.linalg.norm(outline[1] - outline[0])
     shrink = min(1.0, 1.25 * photo_span / card_w)
-    art = card.image
     if shrink < 1.0:
         art = art.resize((max(8, round(card_w * shrink)), max(8, round(card_h * shrink))),
                          Image.Resampling.LANCZOS)
@@ -130,27 +149,62 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
     to_art = homography(outline, art_rect)  # photo -> art, what PIL's transform wants
     warped = art.transform(size, Image.Transform.PERSPECTIVE, tuple(to_art.flatten()[:8]),
                            Image.Resampling.BICUBIC)
-    background = random_background(rng, size)
-    background.paste(warped, (0, 0), warped)
-
     card_to_photo = homography(card_rect, outline)
-    corners = apply_homography(card_to_photo, card.number_quad)
+    flat = apply_homography(card_to_photo, card.number_quad)
+    corners = flat
+    if rng.random() < 0.3 or everything:  # a slight curl: the label moves with the ink
+        bend = scene.bend_field(rng, size, outline)
+        warped = scene.apply_bend(warped, bend, outline)
+        corners, outline = scene.bent_points(flat, bend), scene.bent_points(outline, bend)
+
+    background = scene.surface(rng, size)
+    scene.clutter(rng, background, 6 if everything else None)  # around and under the card
+    background.paste(warped, (0, 0), warped)
+    fingers = scene.fingers(rng, background, outline, scene.grown(corners, 1.5), everything)
     centre = corners.mean(axis=0)
     radius = np.linalg.norm(corners - centre, axis=1).max()
-    pixels = _lighting(rng, np.asarray(background, dtype=np.float32), centre, radius, outline)
+    pixels = _lighting(rng, np.asarray(background, dtype=np.float32), centre, radius, outline,
+                       everything)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    jpeg = _camera(rng, image, everything)
+    if hide_number:  # flat_corners says where the covered number lies (hard negatives)
+        return Photo(jpeg, size[0], size[1], None, outline, card_to_photo, card, corners,
+                     tuple(fingers))
+    return Photo(jpeg, size[0], size[1], corners, outline, card_to_photo, card, flat,
+                 tuple(fingers))
 
-    # Camera: defocus or motion blur up to 1.5 px, sensor noise, JPEG quality 40-95.
+
+def _camera(rng: np.random.Generator, image: Image.Image, everything: bool = False) -> bytes:
+    """Defocus or motion blur up to 1.5 px, exposure, sensor noise, JPEG quality 40-95 (and
+    sometimes a second compression, as when a photo is shared)."""
     blur = rng.uniform(0, 1.5)
     if rng.random() < 0.7:
         image = image.filter(ImageFilter.GaussianBlur(blur))
     else:
         image = _motion_blur(image, blur, rng.uniform(0, np.pi))
-    noisy = np.asarray(image, dtype=np.float32)
-    noisy = noisy + rng.normal(0, rng.uniform(0, 8), noisy.shape[:2])[..., None]
-    image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
-    jpeg = _encode(image, int(rng.integers(40, 96)), rng)
-    return Photo(jpeg, size[0], size[1], corners, outline, card_to_photo, card)
+    pixels = np.asarray(image, dtype=np.float32)
+    exposure = rng.uniform(0.75, 1.3) if rng.random() < 0.4 else 1.0  # under/over-exposed
+    pixels = pixels * exposure + rng.normal(0, rng.uniform(0, 8), pixels.shape[:2])[..., None]
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    if rng.random() < 0.2 or everything:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=int(rng.integers(60, 96)))
+        image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
+    return _encode(image, int(rng.integers(40, 96)), rng)
+
+
+def scene_photo(rng: np.random.Generator, size: tuple[int, int] | None = None) -> Photo:
+    """A negative without any card: a surface, clutter, light and camera."""
+    size = size or _photo_size(rng)
+    background = scene.surface(rng, size)
+    scene.clutter(rng, background, count=int(rng.integers(1, 7)))
+    w, h = size
+    outline = np.array([[0.3 * w, 0.3 * h], [0.7 * w, 0.3 * h], [0.7 * w, 0.7 * h],
+                        [0.3 * w, 0.7 * h]])
+    pixels = _lighting(rng, np.asarray(background, dtype=np.float32), outline.mean(axis=0),
+                       0.0, outline)
+    image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+    return Photo(_camera(rng, image), w, h, None, None, None, None)
 
 
 def _motion_blur(image: Image.Image, length: float, angle: float) -> Image.Image:
@@ -192,3 +246,12 @@ def synthetic_photo(seed: int, index: int, size: tuple[int, int] | None = None) 
     `size` fixes the photo's width and height (sample photos, benchmarks)."""
     rng = np.random.default_rng([seed, index])
     return photograph(render_card(rng), rng, size)
+
+
+def synthetic_negative(seed: int, index: int) -> Photo:
+    """A photo without a findable number: no card at all (two in three), or a card whose
+    number is covered by a paper or another card."""
+    rng = np.random.default_rng([seed, index, 1])
+    if rng.random() < 2 / 3:
+        return scene_photo(rng)
+    return photograph(render_card(rng), rng, hide_number=True)

@@ -1,5 +1,6 @@
 """Training: fit() with validation every epoch, best checkpoint, early stopping, CSV history,
-a loss chart, and resumption after an interruption (BackupAndRestore)."""
+a loss chart, and resumption after an interruption (BackupAndRestore) that keeps the best
+score and the patience already spent."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 from certcorners.preprocessing import INPUT_SIZE
+from keras import ops
 
 from training.dataset import load_arrays
 from training.model import ModelConfig, build_model
@@ -53,8 +54,8 @@ class TrainConfig:
 @keras.saving.register_keras_serializable(package="certcorners")
 def corner_error_px(y_true, y_pred):
     """Mean Euclidean corner error in pixels of the 400-px input: the spec's metric scale."""
-    diff = tf.reshape(y_pred - y_true, (-1, 4, 2)) * INPUT_SIZE
-    return tf.reduce_mean(tf.norm(diff, axis=-1))
+    diff = ops.reshape(y_pred - y_true, (-1, 4, 2)) * INPUT_SIZE
+    return ops.mean(ops.sqrt(ops.sum(diff * diff, axis=-1) + 1e-12))
 
 
 class Batches(keras.utils.PyDataset):
@@ -105,10 +106,14 @@ def draw_loss_chart(history_csv: Path, chart_png: Path) -> None:
     figure, (loss_axes, error_axes) = plt.subplots(1, 2, figsize=(10, 4))
     for key, label in (("loss", "train"), ("val_loss", "validation")):
         loss_axes.plot(epochs, [float(r[key]) for r in rows], label=label)
-    loss_axes.set(title="MAE loss (fraction of 400 px)", xlabel="epoch", yscale="log")
-    for key, label in (("corner_error_px", "train"), ("val_corner_error_px", "validation")):
-        error_axes.plot(epochs, [float(r[key]) for r in rows], label=label)
-    error_axes.set(title="mean corner error (px at 400)", xlabel="epoch", yscale="log")
+    loss_axes.set(title="loss", xlabel="epoch", yscale="log")
+    metric = next((k for k in rows[0] if k not in ("epoch", "loss", "learning_rate")
+                   and not k.startswith("val_")), None)
+    if metric is not None:
+        for key, label in ((metric, "train"), (f"val_{metric}", "validation")):
+            if key in rows[0]:
+                error_axes.plot(epochs, [float(r[key]) for r in rows], label=label)
+        error_axes.set(title=metric.replace("_", " "), xlabel="epoch", yscale="log")
     for axes in (loss_axes, error_axes):
         axes.grid(True, alpha=0.3)
         axes.legend()
@@ -117,12 +122,64 @@ def draw_loss_chart(history_csv: Path, chart_png: Path) -> None:
     plt.close(figure)
 
 
-def distribution_strategy() -> tf.distribute.Strategy:
-    """All GPUs TensorFlow sees (MirroredStrategy when several), else the CPU."""
+def distribution_strategy():
+    """All GPUs TensorFlow sees (MirroredStrategy when several), else its default; under
+    another Keras backend (JAX on a GPU machine) a no-op scope: that backend places the work."""
+    import contextlib
+
+    if keras.backend.backend() != "tensorflow":
+        return contextlib.nullcontext(), 1
+    import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy()
-    return tf.distribute.get_strategy()
+    strategy = tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    return strategy.scope(), strategy.num_replicas_in_sync
+
+
+def _best_so_far(history_csv: Path, monitor: str) -> tuple[float, int]:
+    """(best value of `monitor`, epochs since it) in a run's history, for a resumed run."""
+    if not history_csv.exists():
+        return math.inf, 0
+    with open(history_csv) as handle:
+        values = [float(r[monitor]) for r in csv.DictReader(handle) if r.get(monitor)]
+    if not values:
+        return math.inf, 0
+    best = int(np.argmin(values))
+    return values[best], len(values) - 1 - best
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that, on a resumed run, starts from the best score and the epochs without
+    improvement already in the history (Keras' own restarts both at every fit())."""
+
+    def __init__(self, history_csv: Path, **kwargs):
+        super().__init__(**kwargs)
+        self.history_csv = history_csv
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        best, wait = _best_so_far(self.history_csv, self.monitor)
+        if math.isfinite(best):
+            self.best, self.wait = best, wait
+
+
+def fit_callbacks(out: Path, patience: int, monitor: str = "val_loss") -> list:
+    """Checkpoints, early stopping, history and chart for a run folder; a resumed run keeps
+    its best score, so a worse epoch after the resume cannot overwrite best.keras."""
+    history_csv = out / "history.csv"
+    if not (out / "backup").exists() and history_csv.exists():
+        history_csv.unlink()  # a fresh run, not a resumed one: start a fresh history
+    best, _ = _best_so_far(history_csv, monitor)
+    return [
+        keras.callbacks.BackupAndRestore(str(out / "backup")),
+        keras.callbacks.ModelCheckpoint(
+            str(out / "best.keras"), monitor=monitor, save_best_only=True, mode="min",
+            initial_value_threshold=best if math.isfinite(best) else None),
+        ResumableEarlyStopping(history_csv, monitor=monitor, patience=patience, mode="min",
+                               restore_best_weights=True),
+        keras.callbacks.CSVLogger(str(history_csv), append=True),
+        LossChart(history_csv, out / "loss.png"),
+    ]
 
 
 def train(config: TrainConfig, datasets=None) -> dict:
@@ -146,35 +203,22 @@ def train(config: TrainConfig, datasets=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(json.dumps(config.to_json(), indent=2))
     keras.utils.set_random_seed(config.seed)
-    strategy = distribution_strategy()
-    gpus = len(tf.config.list_physical_devices("GPU"))
-    print(f"training on {gpus} GPU(s)" if gpus else "training on the CPU", flush=True)
-    with strategy.scope():
+    scope, replicas = distribution_strategy()
+    print(f"training with Keras' {keras.backend.backend()} backend", flush=True)
+    with scope:
         model = build_model(config.model)
         if config.init_from:
             model.set_weights(keras.saving.load_model(config.init_from,
                                                       compile=False).get_weights())
         # Cosine decay over the planned run: a fixed budget ends at a low rate, and the
         # schedule resumes where it was because BackupAndRestore restores the step count.
-        steps = config.epochs * math.ceil(
-            len(train_data[0]) / (config.batch_size * strategy.num_replicas_in_sync))
+        steps = config.epochs * math.ceil(len(train_data[0]) / (config.batch_size * replicas))
         schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps,
                                                           alpha=0.02)
         model.compile(optimizer=keras.optimizers.Adam(schedule),
                       loss="mean_absolute_error", metrics=[corner_error_px])
-    batch = config.batch_size * strategy.num_replicas_in_sync
-    history_csv = out / "history.csv"
-    if not (out / "backup").exists() and history_csv.exists():
-        history_csv.unlink()  # a fresh run, not a resumed one: start a fresh history
-    callbacks = [
-        keras.callbacks.BackupAndRestore(str(out / "backup")),
-        keras.callbacks.ModelCheckpoint(str(out / "best.keras"), monitor="val_loss",
-                                        save_best_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
-                                      restore_best_weights=True),
-        keras.callbacks.CSVLogger(str(history_csv), append=True),
-        LossChart(history_csv, out / "loss.png"),
-    ]
+    batch = config.batch_size * replicas
+    callbacks = fit_callbacks(out, config.patience)
     started = time.perf_counter()
     history = model.fit(
         Batches(*train_data, batch, shuffle=True, seed=config.seed),

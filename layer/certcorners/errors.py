@@ -42,5 +42,11 @@ class ImageTooSmall(UnprocessableImage):
     code = "image_too_small"
 
 
+class CertificateNotFound(UnprocessableImage):
+    """The photo decoded, but the model is not confident a registration number is in it."""
+
+    code = "certificate_not_found"
+
+
 class ModelUnavailable(ApiError):
     status, code = 503, "model_unavailable"

@@ -9,6 +9,7 @@ PACKAGE_FILE = "model.tar.gz"
 CARD_FILE = "model_card.json"
 FLOAT_MODEL_FILE = "model.tflite"
 INT8_MODEL_FILE = "model-int8.tflite"
+REFINER_MODEL_FILE = "refiner.tflite"
 SHA256_METADATA_KEY = "sha256"  # S3 user metadata: x-amz-meta-sha256 of model.tar.gz
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from certcorners.errors import ModelUnavailable
 from certcorners.model_card import CARD_FILE, SHA256_METADATA_KEY, sha256_file
-from certcorners.predictor import Predictor
+from certcorners.predictor import REFINE_PASSES, Predictor
 
 MAX_PACKAGE_BYTES = 100 * 1024 * 1024
 MAX_EXTRACTED_BYTES = 200 * 1024 * 1024
@@ -110,14 +110,13 @@ class ModelStore:
             archive = staging / "model.tar.gz"
             digest = self._download(bucket, key, archive)
             extracted = staging / "model"
-            _safe_extract(archive, extracted)
+            card = open_package(archive, extracted)
             archive.unlink()
-            card = _verify_files(extracted)
             final = self.cache_dir / digest
             if final.exists():
                 shutil.rmtree(final)
             extracted.rename(final)  # atomic: a folder named by its sha256 is complete
-            predictor = Predictor(final / card.get("serving_model", "model.tflite"))
+            predictor = predictor_for(final, card)
         except ModelUnavailable:
             raise
         except OSError as exc:
@@ -155,6 +154,21 @@ class ModelStore:
         return digest.hexdigest()
 
 
+def open_package(archive: Path, folder: Path) -> dict:
+    """Extract a model.tar.gz defensively into a new `folder` and verify every file against
+    the model card; returns the card. Raises ModelUnavailable."""
+    _safe_extract(archive, folder)
+    return _verify_files(folder)
+
+
+def predictor_for(folder: Path, card: dict, num_threads: int | None = None) -> Predictor:
+    """The cascade a verified package describes: stage 1, and the refiner if it has one."""
+    refiner = card.get("refiner_model")
+    return Predictor(folder / card.get("serving_model", "model.tflite"), num_threads,
+                     refiner_path=folder / refiner if refiner else None,
+                     refine_passes=int(card.get("refine_passes", REFINE_PASSES)))
+
+
 def _safe_extract(archive: Path, folder: Path) -> None:
     """Regular files in the top folder only; anything else refuses the whole archive."""
     try:
@@ -186,9 +200,10 @@ def _verify_files(folder: Path) -> dict:
         files = card["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelUnavailable("the model archive has no valid model card") from exc
-    serving = card.get("serving_model", "model.tflite")
-    if serving not in files:
-        raise ModelUnavailable(f"the model card does not list its serving model {serving}")
+    for role in ("serving_model", "refiner_model"):
+        name = card.get(role, "model.tflite" if role == "serving_model" else None)
+        if name is not None and name not in files:
+            raise ModelUnavailable(f"the model card does not list its {role} {name}")
     for name, entry in files.items():
         path = folder / name
         if "/" in name or not path.is_file():

@@ -16,7 +16,11 @@ from PIL import Image
 
 INPUT_SIZE = 400
 # Bumped whenever the pixels this module produces change: training caches key on it.
-PREPROCESSING_VERSION = 2
+PREPROCESSING_VERSION = 3
+# A photo is decoded once, with its long side at least this (JPEG: the smallest DCT scaling
+# that keeps it), or at its own size when smaller: the refiner cuts the number from it, and
+# the 400-px stage-1 input is resized from it.
+DECODE_MIN_SIDE = 600
 CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
 # Decompression-bomb guard: no photo of the spec exceeds 2000 x 1500, phones reach ~50 MP.
 DEFAULT_MAX_PIXELS = 60_000_000
@@ -119,16 +123,44 @@ _UPRIGHT = {
 }
 
 
-def decode_scaled(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  draft: bool = True):
-    """Decode to the upright grayscale photo at its letterboxed size.
+@dataclass(frozen=True)
+class Decoded:
+    """A photo decoded once: grayscale pixels in the stored orientation at 1/`reduction` of
+    the stored size (a JPEG's DCT scaling), its EXIF orientation, and its letterbox."""
 
-    Returns (image of scaled_width x scaled_height, Letterbox of the displayed photo).
+    stored: Image.Image
+    reduction: int
+    orientation: int
+    stored_width: int
+    stored_height: int
+    letterbox: Letterbox
+
+    def to_pixels(self, points: np.ndarray) -> np.ndarray:
+        """Displayed photo coordinates (..., 2) -> coordinates in `stored`."""
+        x, y = np.moveaxis(np.asarray(points, dtype=np.float64), -1, 0)
+        w, h = self.stored_width, self.stored_height
+        o = self.orientation
+        # Each EXIF orientation is a flip or quarter turn; invert the one that shows it upright.
+        xs, ys = {1: (x, y), 2: (w - x, y), 3: (w - x, h - y), 4: (x, h - y),
+                  5: (y, x), 6: (y, h - x), 7: (w - y, h - x), 8: (w - y, x)}.get(o, (x, y))
+        return np.stack([xs, ys], axis=-1) / self.reduction
+
+    def photo_to_pixels(self) -> np.ndarray:
+        """to_pixels as a 3x3 matrix (it is affine), to compose with homographies."""
+        origin, unit_x, unit_y = self.to_pixels(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+        matrix = np.eye(3)
+        matrix[:2, 0], matrix[:2, 1], matrix[:2, 2] = unit_x - origin, unit_y - origin, origin
+        return matrix
+
+
+def decode(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+           min_side: int = DECODE_MIN_SIDE, draft: bool = True) -> Decoded:
+    """Decode once to grayscale, as small as `min_side` allows (see DECODE_MIN_SIDE).
+
     JPEGs use Pillow's draft mode (DCT-domain downscaling by 1/2, 1/4 or 1/8), which is what
-    makes phone-size photos cheap. The resize happens in the stored orientation, where a
-    draft's rounded-up last row and column are always at the bottom and right, so the `box`
-    keeps the geometry exact; the small result is then turned upright. `draft=False` decodes
-    at full size (the benchmark compares the two).
+    makes phone-size photos cheap. Pixels stay in the stored orientation, where a draft's
+    rounded-up last row and column are always at the bottom and right, so coordinates are
+    exactly photo / reduction there. `draft=False` decodes at full size.
     """
     if isinstance(image, (bytes, bytearray, memoryview)):
         image = open_image(bytes(image), max_pixels)
@@ -136,24 +168,42 @@ def decode_scaled(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXE
     width, height = displayed_size(image)
     letterbox = Letterbox.for_size(width, height)
     stored_width, stored_height = image.size
-    target = (letterbox.scaled_width, letterbox.scaled_height)
-    if orientation in _SWAPPING_ORIENTATIONS:
-        target = target[::-1]
     try:
         if draft and image.format == "JPEG":
-            image.draft("L", target)
+            scale = min(1.0, min_side / max(stored_width, stored_height))
+            image.draft("L", (math.ceil(stored_width * scale), math.ceil(stored_height * scale)))
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)  # animations: the first frame
         # Draft sizes are ceil(size / 2**k); recover the exact power of two.
         reduction = stored_width / image.size[0]
         reduction = 2 ** round(math.log2(reduction)) if reduction > 1 else 1
-        box = (0.0, 0.0, stored_width / reduction, stored_height / reduction)
-        scaled = _to_gray(image).resize(target, Image.Resampling.BILINEAR, box=box)
+        gray = _to_gray(image)
+        gray.load()
     except Exception as exc:
         raise ImageDecodeError("the image data is truncated or corrupt") from exc
-    if orientation in _UPRIGHT:
-        scaled = scaled.transpose(_UPRIGHT[orientation])
-    return scaled, letterbox
+    return Decoded(gray, reduction, orientation if orientation in _UPRIGHT else 1,
+                   stored_width, stored_height, letterbox)
+
+
+def scaled_upright(decoded: Decoded) -> Image.Image:
+    """The decoded photo upright at its letterboxed size (scaled_width x scaled_height)."""
+    letterbox = decoded.letterbox
+    target = (letterbox.scaled_width, letterbox.scaled_height)
+    if decoded.orientation in _SWAPPING_ORIENTATIONS:
+        target = target[::-1]
+    r = decoded.reduction
+    box = (0.0, 0.0, decoded.stored_width / r, decoded.stored_height / r)
+    scaled = decoded.stored.resize(target, Image.Resampling.BILINEAR, box=box)
+    if decoded.orientation in _UPRIGHT:
+        scaled = scaled.transpose(_UPRIGHT[decoded.orientation])
+    return scaled
+
+
+def decode_scaled(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  draft: bool = True):
+    """(the upright grayscale photo at its letterboxed size, Letterbox): stage 1's pixels."""
+    decoded = decode(image, max_pixels, draft=draft)
+    return scaled_upright(decoded), decoded.letterbox
 
 
 def _to_gray(image: Image.Image) -> Image.Image:

@@ -16,26 +16,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from certcorners.labels import draw_quads
 from certcorners.requests import sniff_format
-from PIL import Image, ImageDraw, ImageOps
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-
-
-def draw_quads(photo: Path, quads: list[tuple[list, tuple[int, int, int]]], out: Path,
-               max_side: int = 1200) -> None:
-    """The photo as displayed with each quad outlined; a dot marks its top_left corner."""
-    image = ImageOps.exif_transpose(Image.open(photo)).convert("RGB")
-    scale = min(1.0, max_side / max(image.size))
-    image = image.resize((round(image.width * scale), round(image.height * scale)))
-    draw = ImageDraw.Draw(image)
-    for quad, colour in quads:
-        points = [(x * scale, y * scale) for x, y in quad]
-        draw.polygon(points, outline=colour, width=3)
-        x, y = points[0]
-        draw.ellipse((x - 5, y - 5, x + 5, y + 5), outline=colour, width=3)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    image.save(out)
 
 
 def predict(url: str, photo: Path, api_key: str | None = None, crop: bool = False,

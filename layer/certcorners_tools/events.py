@@ -25,7 +25,8 @@ SAMPLES = {  # file -> (index, size, format)
 
 
 def make_photos() -> None:
-    from training.dataset import _label_line
+    from certcorners.labels import label_line
+
     from training.photo import synthetic_photo
 
     PHOTOS.mkdir(parents=True, exist_ok=True)
@@ -37,7 +38,7 @@ def make_photos() -> None:
         else:
             image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo.jpeg))).convert("RGB")
             image.save(PHOTOS / name, "PNG")
-        lines.append(_label_line(name, photo.width, photo.height, photo.corners))
+        lines.append(label_line(name, photo.width, photo.height, photo.corners))
     (PHOTOS / "labels.jsonl").write_text("\n".join(lines) + "\n")
 
 

@@ -1,4 +1,5 @@
-"""Train one epoch on a handful of photos, export, check parity, the card and the package."""
+"""Train each stage one epoch on a handful of photos, export, check parity, the card and the
+package."""
 
 from __future__ import annotations
 
@@ -19,9 +20,20 @@ from training.train import TrainConfig, train
 @pytest.fixture(scope="module")
 def trained_run(synthetic_set, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
-    config = TrainConfig((str(synthetic_set),), str(synthetic_set), str(run), epochs=1,
-                         batch_size=4)
+    config = TrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
+                         out_dir=str(run), epochs=1, batch_size=4)
     return run, train(config)
+
+
+@pytest.fixture(scope="module")
+def refiner_run(synthetic_set, tmp_path_factory):
+    from training.refiner import CropConfig, RefinerTrainConfig, train_refiner
+
+    run = tmp_path_factory.mktemp("refiner")
+    config = RefinerTrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
+                                out_dir=str(run), epochs=1, batch_size=8,
+                                crops=CropConfig(copies=2))
+    return run, train_refiner(config)
 
 
 def test_one_epoch_smoke_training_writes_its_artifacts(trained_run):
@@ -43,10 +55,11 @@ def test_export_package_parity_and_model_card(trained_run, synthetic_set):
     assert card["input"]["shape"] == [1, 400, 400, 1]
     assert 50_000 < card["parameters"] < 150_000
     assert card["parity"]["float32_max_px"] <= PARITY_TOLERANCE_PX
-    assert card["held_out_metrics"]["photos"] == 6
+    assert card["held_out_metrics"]["positives"] == 6
     for key in ("mean_corner_error_px", "p95_corner_error_px", "share_worst_corner_within_4px",
                 "orientation_share"):
-        assert key in card["held_out_metrics"]
+        assert key in card["held_out_metrics"]["stage1"]
+    assert card["held_out_metrics"]["cascade"] is None  # no refiner in this package
     assert card["training"]["epochs"] == 1 and card["datasets"]["held_out"]
     assert len(card["git_commit"]) in (40, 7) or card["git_commit"] == "unknown"
     # Every file in the tarball is listed in the card with its sha256, and plain files only.
@@ -79,8 +92,9 @@ def test_training_can_start_from_a_trained_model(trained_run, synthetic_set, tmp
     import keras
 
     run, _ = trained_run
-    config = TrainConfig((str(synthetic_set),), str(synthetic_set), str(tmp_path), epochs=1,
-                         batch_size=4, learning_rate=1e-9, init_from=str(run / "model.keras"))
+    config = TrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
+                         out_dir=str(tmp_path), epochs=1, batch_size=4, learning_rate=1e-9,
+                         init_from=str(run / "model.keras"))
     train(config)
     before = keras.saving.load_model(run / "model.keras", compile=False).get_weights()
     after = keras.saving.load_model(tmp_path / "model.keras", compile=False).get_weights()
@@ -114,3 +128,48 @@ def test_train_without_data_is_a_value_error(tmp_path):
 def test_export_without_a_trained_model_is_a_value_error(tmp_path, synthetic_set):
     with pytest.raises(ValueError, match="train first"):
         export(tmp_path, synthetic_set)
+
+
+def test_refiner_smoke_training_writes_its_artifacts(refiner_run):
+    run, metrics = refiner_run
+    # 6 photos x (2 guesses + 1 crop of other print): 12 crops hold the number.
+    assert metrics["train_crops"] == 18 and metrics["train_crops_with_number"] == 12
+    assert np.isfinite(metrics["val_crop_corner_error_px"])
+    for name in ("model.keras", "best.keras", "history.csv", "loss.png"):
+        assert (run / name).stat().st_size > 0
+
+
+def test_two_stage_package_lists_both_networks_with_parity_and_a_threshold(
+        trained_run, refiner_run, synthetic_set, tmp_path):
+    import shutil
+
+    from certcorners.model_card import REFINER_MODEL_FILE
+    from certcorners.model_store import open_package, predictor_for
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("package", "backup"))
+    package = export(run, synthetic_set, version="test-cascade", parity_photos=6,
+                     refiner_run=refiner_run[0], val_dir=synthetic_set)
+    card = json.loads((run / "package" / CARD_FILE).read_text())
+    assert {FLOAT_MODEL_FILE, REFINER_MODEL_FILE} <= set(card["files"])
+    for name in (FLOAT_MODEL_FILE, REFINER_MODEL_FILE):
+        assert card["files"][name]["sha256"] == sha256_file(run / "package" / name)
+    assert card["refiner_model"] == REFINER_MODEL_FILE
+    assert card["refiner_input"]["shape"] == [1, 72, 192, 1]
+    assert card["parity"]["refiner"]["float32_max_crop_px"] <= PARITY_TOLERANCE_PX
+    assert 0 <= card["confidence_threshold"] <= 1
+    assert card["confidence_threshold_choice"]["dataset"] == str(synthetic_set)
+    assert card["held_out_metrics"]["cascade"]["photos"] == 6
+    assert card["parameters"] + card["refiner_parameters"] < 500_000
+    # The package serves through the function's own loader, with a confidence per answer.
+    folder = tmp_path / "served"
+    served_card = open_package(package, folder)
+    predictor = predictor_for(folder, served_card, num_threads=1)
+    photo = next(synthetic_set.glob("*.jpg")).read_bytes()
+    prediction = predictor.predict(photo)
+    assert prediction.corners.shape == (4, 2) and 0 <= prediction.confidence <= 1
+
+
+def test_export_with_a_refiner_needs_validation_data(trained_run, refiner_run, synthetic_set):
+    with pytest.raises(ValueError, match="val_dir"):
+        export(trained_run[0], synthetic_set, refiner_run=refiner_run[0])

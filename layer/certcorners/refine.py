@@ -1,0 +1,104 @@
+"""Stage 2's view of the photo: the number cut out of the decoded photo in its reading frame.
+
+A guessed quad (spec corner order) is mapped onto CROP_BOX inside a CROP_WIDTH x CROP_HEIGHT
+grayscale crop, so the margins around CROP_BOX hold what stage 1's error may have left out.
+The refiner answers, in crop pixels, the four corners in the crop's own frame (top-left of
+the crop first), whether the text is upside down there (stage 1 named the corners 180 degrees
+wrong), and whether a registration number is there at all. Everything maps back to the photo
+through the one homography that made the crop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from certcorners.geometry import apply_homography, homography
+from certcorners.preprocessing import Decoded
+
+CROP_WIDTH, CROP_HEIGHT = 192, 72
+# The guessed quad lands here: 36 px of margin left and right (about a third of the number's
+# width), 27 px above and below (1.5 times its height).
+CROP_BOX = np.array([[36.0, 27.0], [156.0, 27.0], [156.0, 45.0], [36.0, 45.0]])
+CROP_SCALE = np.array([CROP_WIDTH, CROP_HEIGHT], dtype=np.float64)
+# The refiner's output vector: 8 corner coordinates (x / CROP_WIDTH, y / CROP_HEIGHT, crop's
+# own corner order), then the logits of "upside down" and of "a number is here".
+OUTPUT_SIZE = 10
+
+
+@dataclass(frozen=True)
+class Refined:
+    corners: np.ndarray  # (4, 2) photo pixels, spec order (named in the reading frame)
+    upside_down: float  # probability that the guess was named 180 degrees wrong
+    confidence: float  # probability that a registration number is there
+
+
+def reading_order(quad: np.ndarray) -> np.ndarray:
+    """The quad renamed, if needed, so that top_left -> top_right runs along its long sides
+    (a number is several times wider than tall); a 90-degree naming slip becomes at most a
+    180-degree one, which the refiner detects."""
+    quad = np.asarray(quad, dtype=np.float64)
+    along = np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])
+    across = np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])
+    return quad if along >= across else np.roll(quad, -1, axis=0)
+
+
+def crop_homography(quad: np.ndarray) -> np.ndarray:
+    """3x3 H: crop pixels -> photo pixels, taking CROP_BOX onto the quad."""
+    return homography(CROP_BOX, np.asarray(quad, dtype=np.float64))
+
+
+def cut(decoded: Decoded, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 [CROP_HEIGHT, CROP_WIDTH, 1] crop, H crop -> photo) for a guessed quad."""
+    to_photo = crop_homography(quad)
+    to_pixels = decoded.photo_to_pixels() @ to_photo
+    to_pixels = to_pixels / to_pixels[2, 2]
+    crop = decoded.stored.transform((CROP_WIDTH, CROP_HEIGHT), Image.Transform.PERSPECTIVE,
+                                    tuple(to_pixels.flatten()[:8]), Image.Resampling.BILINEAR,
+                                    fillcolor=0)
+    return np.asarray(crop, dtype=np.uint8)[..., np.newaxis], to_photo
+
+
+def is_plausible(quad: np.ndarray, letterbox_size: tuple[int, int]) -> bool:
+    """A convex quad of a sane size inside the photo: anything else cannot be a number."""
+    quad = np.asarray(quad, dtype=np.float64)
+    if not np.isfinite(quad).all():
+        return False
+    edges = np.roll(quad, -1, axis=0) - quad
+    cross = edges[:, 0] * np.roll(edges, -1, axis=0)[:, 1] - edges[:, 1] * np.roll(
+        edges, -1, axis=0)[:, 0]
+    if not ((cross > 0).all() or (cross < 0).all()):
+        return False
+    long_side = max(letterbox_size)
+    size = np.linalg.norm(edges, axis=1)
+    return bool(size.min() > 0.004 * long_side and size.max() < long_side)
+
+
+def targets(guess: np.ndarray, true: np.ndarray | None) -> np.ndarray:
+    """What the refiner should answer for a crop made from `guess` (OUTPUT_SIZE values; the
+    flip and presence entries are 0/1, not logits). `true` None: no number in the crop."""
+    out = np.zeros(OUTPUT_SIZE, dtype=np.float32)
+    if true is None:
+        return out
+    in_crop = apply_homography(np.linalg.inv(crop_homography(guess)), true)
+    # The crop's own corner order: whichever naming (as given, or turned 180 degrees) puts
+    # the true corners nearest the box they should fill.
+    turned = np.roll(in_crop, 2, axis=0)
+    upside_down = np.abs(turned - CROP_BOX).sum() < np.abs(in_crop - CROP_BOX).sum()
+    geometric = turned if upside_down else in_crop
+    out[:8] = (geometric / CROP_SCALE).reshape(8)
+    out[8], out[9] = float(upside_down), 1.0
+    return out
+
+
+def to_photo(output: np.ndarray, crop_to_photo: np.ndarray) -> Refined:
+    """The refiner's output for one crop -> corners in photo pixels, named in the number's
+    reading frame, with the two probabilities."""
+    output = np.asarray(output, dtype=np.float64).reshape(OUTPUT_SIZE)
+    corners = apply_homography(crop_to_photo, output[:8].reshape(4, 2) * CROP_SCALE)
+    upside_down, confidence = 1 / (1 + np.exp(-np.clip(output[8:10], -60, 60)))
+    if upside_down > 0.5:
+        corners = np.roll(corners, 2, axis=0)
+    return Refined(corners, float(upside_down), float(confidence))

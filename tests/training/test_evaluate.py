@@ -1,0 +1,88 @@
+"""evaluate's figures against a case computed by hand, and the foreign label format."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import jpeg_bytes
+from training.dataset import Example, read_examples
+from training.evaluate import confidence_curve, corner_metrics, summarize
+
+TRUE = np.array([[100.0, 100.0], [300.0, 100.0], [300.0, 140.0], [100.0, 140.0]])
+
+
+def _example(corners, width=800, height=600, **meta):
+    return Example(None, width, height, corners, meta)
+
+
+def test_corner_metrics_match_a_hand_computed_case():
+    # Three 800 x 600 photos: the 400-px scale halves every distance.
+    exact = TRUE.copy()
+    shifted = TRUE + [6.0, 8.0]  # 10 px in the photo, 5 px at 400 for every corner
+    turned = np.roll(TRUE, 2, axis=0)  # named 180 degrees wrong, geometry perfect
+    predicted = np.stack([exact, shifted, turned])
+    true = np.stack([TRUE, TRUE, TRUE])
+    metrics = corner_metrics(predicted, true, np.array([[800, 600]] * 3))
+    # The turned quad: top_left sits on bottom_right, 200 x 40 apart -> sqrt(200^2+40^2)/2.
+    diagonal = np.hypot(200, 40) / 2
+    errors = np.array([0, 0, 0, 0, 5, 5, 5, 5] + [diagonal] * 4)
+    assert metrics["photos"] == 3
+    assert metrics["mean_corner_error_px"] == pytest.approx(errors.mean(), abs=1e-3)
+    assert metrics["median_corner_error_px"] == pytest.approx(5.0)
+    assert metrics["p95_corner_error_px"] == pytest.approx(np.percentile(errors, 95), abs=1e-3)
+    assert metrics["share_worst_corner_within_4px"] == pytest.approx(1 / 3, abs=1e-4)
+    assert metrics["share_worst_corner_within_12px"] == pytest.approx(2 / 3, abs=1e-4)
+    assert metrics["orientation_share"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_summary_counts_refusals_and_splits_stage_one_from_the_cascade():
+    records = [
+        {"example": _example(TRUE, exif_orientation=1), "located": TRUE + 20,
+         "corners": TRUE, "confidence": 0.9},
+        {"example": _example(TRUE, exif_orientation=6), "located": TRUE + 20,
+         "corners": TRUE + [6.0, 8.0], "confidence": 0.2},  # refused at 0.5
+        {"example": _example(None), "located": TRUE, "corners": TRUE, "confidence": 0.1},
+        {"example": _example(None), "located": TRUE, "corners": TRUE, "confidence": 0.7},
+    ]
+    metrics = summarize(records, threshold=0.5)
+    assert (metrics["positives"], metrics["negatives"]) == (2, 2)
+    # Stage 1 is 20 px off in x and y: hypot(20, 20) / 2 at the 400-px scale.
+    assert metrics["stage1"]["mean_corner_error_px"] == pytest.approx(np.hypot(20, 20) / 2,
+                                                                       abs=1e-3)
+    assert metrics["cascade"]["mean_corner_error_px"] == pytest.approx(2.5)
+    assert metrics["positives_refused_share"] == 0.5
+    assert metrics["negatives_refused_share"] == 0.5
+    assert metrics["cascade_accepted"]["photos"] == 1
+    assert metrics["cascade_accepted"]["mean_corner_error_px"] == 0
+    by_orientation = metrics["cascade_by_condition"]["exif_orientation"]
+    assert by_orientation["1"]["mean_corner_error_px"] == 0
+    assert by_orientation["6"]["mean_corner_error_px"] == pytest.approx(5.0)
+
+
+def test_confidence_curve_gives_the_least_confident_their_share_of_the_error():
+    confidence = np.array([0.1, 0.5, 0.9, 0.95])
+    worst = np.array([9.0, 1.0, 0.0, 0.0])
+    first = confidence_curve(confidence, worst)[0]  # 1% of 4 photos: the least confident one
+    assert first["error_share"] == pytest.approx(0.9)
+    assert first["mean_worst_corner_px"] == pytest.approx(9.0)
+
+
+def test_the_foreign_label_format_reads_with_negatives(tmp_path):
+    image = Image.new("RGB", (640, 480), (200, 200, 200))
+    (tmp_path / "a.jpg").write_bytes(jpeg_bytes(image))
+    (tmp_path / "b.jpg").write_bytes(jpeg_bytes(image))
+    corners = {name: {"x": x, "y": y} for name, (x, y) in zip(
+        ("top_left", "top_right", "bottom_right", "bottom_left"), TRUE, strict=True)}
+    lines = [{"file": "a.jpg", "width": 640, "height": 480, "corners": corners,
+              "exif_orientation": 1, "jpeg_quality": 63},
+             {"file": "b.jpg", "width": 640, "height": 480, "corners": None,
+              "exif_orientation": 1, "jpeg_quality": 45}]
+    (tmp_path / "labels.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    positive, negative = read_examples(tmp_path)
+    np.testing.assert_allclose(positive.corners, TRUE)
+    assert positive.meta == {"exif_orientation": 1, "jpeg_quality": 63}
+    assert negative.corners is None and negative.meta["jpeg_quality"] == 45

@@ -1,0 +1,106 @@
+"""Stage 2's crop geometry: exact round trips, targets, naming, plausibility."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from certcorners import refine
+from certcorners.geometry import apply_homography
+from certcorners.preprocessing import decode
+from PIL import Image
+
+# Pillow transposes that store a displayed image so that EXIF orientation N shows it upright.
+_STORE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+          4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+          6: Image.Transpose.ROTATE_90, 7: Image.Transpose.TRANSVERSE,
+          8: Image.Transpose.ROTATE_270}
+BLOB = np.array([412.3, 287.7])  # a smooth spot's centre, displayed photo pixels
+
+
+def _blob_photo(orientation: int, fmt: str = "PNG", size=(900, 640)) -> bytes:
+    width, height = size
+    yy, xx = np.mgrid[0:height, 0:width]
+    spot = 255 * np.exp(-((xx + 0.5 - BLOB[0]) ** 2 + (yy + 0.5 - BLOB[1]) ** 2) / (2 * 4.0**2))
+    displayed = Image.fromarray(np.round(spot).astype(np.uint8))
+    stored = displayed.transpose(_STORE[orientation]) if orientation in _STORE else displayed
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    stored.save(buffer, fmt, exif=exif.tobytes(), **({"quality": 98} if fmt == "JPEG" else {}))
+    return buffer.getvalue()
+
+
+def _centroid(crop: np.ndarray) -> np.ndarray:
+    weights = crop[..., 0].astype(np.float64)
+    ys, xs = np.mgrid[0 : weights.shape[0], 0 : weights.shape[1]]
+    return np.array([(weights * (xs + 0.5)).sum(), (weights * (ys + 0.5)).sum()]) / weights.sum()
+
+
+def _quad_around(centre, angle_degrees, half=(40.0, 6.0)):
+    t = np.radians(angle_degrees)
+    rotation = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    w, h = half
+    return np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) @ rotation.T + centre
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("angle", [0, 37, 90, 180, 250])
+def test_crop_and_photo_coordinates_round_trip_within_0_05_px(orientation, angle):
+    decoded = decode(_blob_photo(orientation))
+    assert (decoded.letterbox.width, decoded.letterbox.height) == (900, 640)
+    crop, crop_to_photo = refine.cut(decoded, _quad_around(BLOB + [3, -2], angle))
+    found = apply_homography(crop_to_photo, _centroid(crop))
+    assert np.linalg.norm(found - BLOB) < 0.05
+
+
+@pytest.mark.parametrize("orientation", [1, 6])
+def test_round_trip_holds_through_a_jpeg_draft_decode(orientation):
+    # 2000 px wide: decoded at 1/2 by DCT scaling (1/4 would be under DECODE_MIN_SIDE); coordinates are photo / 2 exactly, and only
+    # JPEG's own loss moves the spot's centroid.
+    data = _blob_photo(orientation, "JPEG", size=(2000, 1400))
+    decoded = decode(data)
+    assert decoded.reduction == 2
+    crop, crop_to_photo = refine.cut(decoded, _quad_around(BLOB, 20, half=(80, 12)))
+    assert np.linalg.norm(apply_homography(crop_to_photo, _centroid(crop)) - BLOB) < 0.25
+
+
+def test_a_correct_guess_targets_the_crop_box_and_a_turned_one_says_upside_down():
+    true = _quad_around(np.array([300.0, 200.0]), 15)
+    right = refine.targets(true, true)
+    np.testing.assert_allclose(right[:8].reshape(4, 2) * refine.CROP_SCALE, refine.CROP_BOX,
+                               atol=1e-6)
+    assert right[8] == 0 and right[9] == 1
+    turned = np.roll(true, 2, axis=0)
+    wrong = refine.targets(turned, true)
+    np.testing.assert_allclose(wrong[:8].reshape(4, 2) * refine.CROP_SCALE, refine.CROP_BOX,
+                               atol=1e-6)
+    assert wrong[8] == 1 and wrong[9] == 1
+    assert not refine.targets(true, None).any()
+
+
+def test_the_refiners_answer_maps_back_named_in_the_reading_frame():
+    true = _quad_around(np.array([300.0, 200.0]), 200)
+    for guess in (true + 3, np.roll(true, 2, axis=0) - 2):
+        answer = refine.targets(guess, true)
+        logits = np.concatenate([answer[:8], [10.0 if answer[8] else -10.0, 10.0]])
+        refined = refine.to_photo(logits, refine.crop_homography(guess))
+        np.testing.assert_allclose(refined.corners, true, atol=1e-6)
+        assert refined.confidence > 0.99
+
+
+def test_a_quad_named_a_quarter_turn_off_is_renamed_along_its_long_sides():
+    true = _quad_around(np.array([300.0, 200.0]), 10)
+    quarter = np.roll(true, 1, axis=0)
+    renamed = refine.reading_order(quarter)
+    assert np.linalg.norm(renamed[1] - renamed[0]) > 3 * np.linalg.norm(renamed[3] - renamed[0])
+    np.testing.assert_allclose(refine.reading_order(true), true)
+
+
+def test_only_convex_quads_of_a_sane_size_are_plausible():
+    good = _quad_around(np.array([300.0, 200.0]), 30)
+    assert refine.is_plausible(good, (800, 600))
+    assert not refine.is_plausible(good[[0, 2, 1, 3]], (800, 600))  # self-crossing
+    assert not refine.is_plausible(_quad_around(np.array([9.0, 9.0]), 0, (1, 0.5)), (800, 600))
+    assert not refine.is_plausible(np.full((4, 2), np.nan), (800, 600))

@@ -1,0 +1,325 @@
+"""Stage 2, the refiner: a small CNN on the number's crop (certcorners.refine) that answers the
+four corners in crop pixels, whether the crop is upside down, and whether a registration
+number is there at all.
+
+It trains on crops cut from generated photos (through the serving decode and cut) around
+guesses made by perturbing the true quad with errors wider than stage 1's, and on crops
+without a number: scenes without a card, covered numbers, and other print on the card.
+Written in backend-agnostic Keras 3 (keras.ops), so it trains under JAX or PyTorch too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+from certcorners import refine
+from certcorners.preprocessing import decode
+from keras import layers, ops
+from tqdm import tqdm
+
+from training.dataset import Example, _pool, read_examples
+
+CROPS_FILE = "refiner-crops.npz"
+# Corner error weighs in crop pixels; the two yes/no answers in binary cross-entropy.
+CORNER_WEIGHT, FLIP_WEIGHT, PRESENCE_WEIGHT = 0.1, 1.0, 1.0
+
+
+@dataclass(frozen=True)
+class GuessErrors:
+    """How far the guesses that crops are cut around stray from the truth, in pixels at the
+    spec's 400-px scale: wider than stage 1's measured errors (model card), so the refiner has
+    seen worse than it will meet."""
+
+    shift: float = 4.0  # sigma of the whole quad's shift
+    wide_shift: float = 9.0  # ... for one guess in four
+    corner: float = 1.5  # sigma of each corner's own error
+    scale: float = 0.08  # sigma of the log of the quad's size
+    rotation_degrees: float = 3.0
+    upside_down: float = 0.25  # share of guesses named 180 degrees wrong
+
+    def perturb(self, rng: np.random.Generator, quad: np.ndarray, px: float,
+                fine: bool = False) -> np.ndarray:
+        """A guess around `quad` (4, 2); `px` photo pixels per 400-scale pixel. `fine`: the
+        small errors a first refiner pass leaves, which the second pass starts from."""
+        shrink = 0.25 if fine else 1.0
+        centre = quad.mean(axis=0)
+        angle = np.radians(rng.normal(0, self.rotation_degrees * shrink))
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        scale = np.exp(rng.normal(0, self.scale * shrink))
+        sigma = self.wide_shift if rng.random() < 0.25 else self.shift
+        guess = (quad - centre) @ rotation.T * scale + centre + rng.normal(0, sigma * px * shrink,
+                                                                           2)
+        guess = guess + rng.normal(0, self.corner * px * shrink, (4, 2))
+        return np.roll(guess, 2, axis=0) if rng.random() < self.upside_down else guess
+
+
+@dataclass(frozen=True)
+class CropConfig:
+    copies: int = 6  # guesses per photo with a number
+    negatives_per_photo: int = 3  # crops per photo without one
+    seed: int = 0
+    errors: GuessErrors = field(default_factory=GuessErrors)
+
+    def __post_init__(self):
+        if self.copies < 1 or self.negatives_per_photo < 0:
+            raise ValueError("copies must be >= 1 and negatives_per_photo >= 0")
+
+
+def _random_quad(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A quad of a number's size and shape anywhere in the photo, at any angle."""
+    long_side = max(width, height)
+    w = rng.uniform(0.08, 0.3) * long_side
+    h = w * rng.uniform(0.1, 0.25)
+    angle = rng.uniform(0, 2 * np.pi)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    box = np.array([[-w, -h], [w, -h], [w, h], [-w, h]]) / 2
+    centre = rng.uniform([0.1 * width, 0.1 * height], [0.9 * width, 0.9 * height])
+    return box @ rotation.T + centre
+
+
+def _beside(quad: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The quad moved within the card's plane to other print: rows below, field B to the right,
+    the header above (hard negatives: card texture and text, no number)."""
+    along, across = quad[1] - quad[0], quad[3] - quad[0]
+    choice = rng.integers(3)
+    if choice == 0:
+        offset = across * rng.uniform(3.2, 6.0)  # the rows below, outside the crop's margin
+    elif choice == 1:
+        offset = along * rng.uniform(1.5, 2.2)  # field B and beyond
+    else:
+        offset = -across * rng.uniform(3.0, 3.6)  # the header
+    return quad + offset
+
+
+def _crops_of(args: tuple[Example, CropConfig, int]) -> tuple[np.ndarray, np.ndarray]:
+    example, config, index = args
+    rng = np.random.default_rng([config.seed, index])
+    decoded = decode(example.path.read_bytes())
+    width, height = example.width, example.height
+    px = max(width, height) / 400.0
+    guesses, truths = [], []
+    if example.corners is not None:
+        for copy in range(config.copies):
+            guesses.append(config.errors.perturb(rng, example.corners, px, fine=copy == 0))
+            truths.append(example.corners)
+        guesses.append(_beside(example.corners, rng))
+        truths.append(None)
+    else:
+        covered = example.meta.get("covered_number")
+        for n in range(config.negatives_per_photo):
+            if covered is not None and n == 0:
+                guesses.append(config.errors.perturb(rng, np.asarray(covered, float), px))
+            else:
+                guesses.append(_random_quad(rng, width, height))
+            truths.append(None)
+    crops, targets = [], []
+    for guess, truth in zip(guesses, truths, strict=True):
+        guess = refine.reading_order(guess)
+        crop, _ = refine.cut(decoded, guess)
+        crops.append(crop)
+        targets.append(refine.targets(guess, truth))
+    return np.stack(crops), np.stack(targets)
+
+
+def load_crops(folder: str | Path, config: CropConfig, workers: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """(crops uint8 [N, 72, 192, 1], targets float32 [N, 10]) for a dataset folder, cached
+    there and rebuilt when the labels or the crop settings change."""
+    folder = Path(folder)
+    examples = read_examples(folder)
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    digest.update((folder / "labels.jsonl").read_bytes() if (folder / "labels.jsonl").exists()
+                  else b"")
+    cache = folder / CROPS_FILE
+    if cache.exists():
+        with np.load(cache) as data:
+            if str(data["key"]) == digest.hexdigest():
+                return data["crops"], data["targets"]
+    tasks = [(e, config, i) for i, e in enumerate(examples)]
+    with _pool(workers) as pool:
+        parts = list(tqdm(pool.map(_crops_of, tasks, chunksize=16), total=len(tasks),
+                          desc=f"crops {folder.name}", unit="photo"))
+    crops = np.concatenate([p[0] for p in parts])
+    targets = np.concatenate([p[1] for p in parts])
+    tmp = folder / (CROPS_FILE + ".tmp.npz")
+    np.savez(tmp, crops=crops, targets=targets, key=digest.hexdigest())
+    tmp.rename(cache)
+    return crops, targets
+
+
+# --- The network ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefinerConfig:
+    filters: tuple[int, ...] = (16, 24, 32, 48, 64)
+    dense: int = 96
+
+    def __post_init__(self):
+        if len(self.filters) != 5 or any(int(f) < 1 for f in self.filters):
+            raise ValueError("filters: five positive widths (72 x 192 -> 2 x 6)")
+        if self.dense < 1:
+            raise ValueError(f"dense must be positive, got {self.dense}")
+
+
+def build_refiner(config: RefinerConfig | None = None) -> keras.Model:
+    """Conv blocks down to 2 x 6 (a strided first convolution: the crop is mostly margin),
+    Flatten to keep where things are, then one dense layer and the 10 outputs."""
+    config = config or RefinerConfig()
+    inputs = keras.Input((refine.CROP_HEIGHT, refine.CROP_WIDTH, 1), name="crop")
+    first, *rest = config.filters
+    x = layers.Conv2D(first, 3, strides=2, padding="same", use_bias=False, name="conv0")(inputs)
+    x = layers.BatchNormalization(name="bn0")(x)
+    x = layers.ReLU(name="relu0")(x)
+    for block, filters in enumerate(rest, 1):
+        for step in range(1 if block == 1 else 2):
+            name = f"{block}{'ab'[step]}"
+            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{name}")(x)
+            x = layers.BatchNormalization(name=f"bn{name}")(x)
+            x = layers.ReLU(name=f"relu{name}")(x)
+        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(config.dense, activation="relu", name="dense")(x)
+    # Corners start on CROP_BOX (a guess is most likely right), the logits at 0.
+    start = np.concatenate([(refine.CROP_BOX / refine.CROP_SCALE).reshape(8), [0.0, 0.0]])
+    outputs = layers.Dense(refine.OUTPUT_SIZE, kernel_initializer="zeros",
+                           bias_initializer=keras.initializers.Constant(start),
+                           name="refined")(x)
+    return keras.Model(inputs, outputs, name="refiner")
+
+
+def _bce(labels, logits):
+    return ops.mean(ops.maximum(logits, 0) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits))))
+
+
+@keras.saving.register_keras_serializable(package="certcorners")
+def refiner_loss(y_true, y_pred):
+    present = y_true[:, 9]
+    scale = ops.convert_to_tensor(np.tile(refine.CROP_SCALE, 4).astype("float32"))
+    corner = ops.mean(ops.abs(y_pred[:, :8] - y_true[:, :8]) * scale, axis=-1)
+    weight = ops.sum(present) + 1e-6
+    corner_loss = ops.sum(corner * present) / weight
+    flip = ops.maximum(y_pred[:, 8], 0) - y_pred[:, 8] * y_true[:, 8] + ops.log1p(
+        ops.exp(-ops.abs(y_pred[:, 8])))
+    flip_loss = ops.sum(flip * present) / weight
+    return (CORNER_WEIGHT * corner_loss + FLIP_WEIGHT * flip_loss
+            + PRESENCE_WEIGHT * _bce(y_true[:, 9], y_pred[:, 9]))
+
+
+@keras.saving.register_keras_serializable(package="certcorners")
+def crop_corner_error_px(y_true, y_pred):
+    """Mean Euclidean corner error in crop pixels over crops that hold a number."""
+    present = y_true[:, 9]
+    scale = ops.convert_to_tensor(refine.CROP_SCALE.astype("float32"))
+    diff = ops.reshape(y_pred[:, :8] - y_true[:, :8], (-1, 4, 2)) * scale
+    error = ops.mean(ops.sqrt(ops.sum(diff * diff, axis=-1) + 1e-12), axis=-1)
+    return ops.sum(error * present) / (ops.sum(present) + 1e-6)
+
+
+class CropBatches(keras.utils.PyDataset):
+    """uint8 crops -> float32 batches in [0, 1]; training batches get photometric jitter
+    (contrast, brightness, inversion-free) so the refiner leans on shapes, not levels."""
+
+    def __init__(self, crops, targets, batch_size, shuffle, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.crops, self.targets = crops, targets
+        self.batch_size, self.shuffle = batch_size, shuffle
+        self.rng = np.random.default_rng(seed)
+        self.order = np.arange(len(crops))
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(len(self.crops) / self.batch_size)
+
+    def __getitem__(self, index):
+        rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
+        x = self.crops[rows].astype(np.float32) / 255.0
+        if self.shuffle:
+            n = len(rows)
+            gain = self.rng.uniform(0.7, 1.3, (n, 1, 1, 1)).astype(np.float32)
+            bias = self.rng.uniform(-0.15, 0.15, (n, 1, 1, 1)).astype(np.float32)
+            x = np.clip(x * gain + bias, 0, 1)
+        return x, self.targets[rows]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.rng.shuffle(self.order)
+
+
+@dataclass(frozen=True)
+class RefinerTrainConfig:
+    train_dirs: tuple[str, ...] = ()
+    val_dir: str = ""
+    out_dir: str = "runs/refiner"
+    epochs: int = 8
+    batch_size: int = 64
+    learning_rate: float = 2e-3
+    patience: int = 4
+    seed: int = 0
+    init_from: str = ""
+    crops: CropConfig = field(default_factory=CropConfig)
+    model: RefinerConfig = field(default_factory=RefinerConfig)
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
+            raise ValueError("epochs, batch_size and patience must be at least 1")
+        if not 0 < self.learning_rate < 1:
+            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        if self.init_from and not Path(self.init_from).is_file():
+            raise ValueError(f"init_from {self.init_from} does not exist")
+
+
+def train_refiner(config: RefinerTrainConfig, datasets=None) -> dict:
+    """Train the refiner; returns its metrics. `datasets` = ((crops, targets), (crops,
+    targets)) or None to cut them from the config's folders."""
+    from training.train import fit_callbacks
+
+    if datasets is None:
+        if not config.train_dirs or not config.val_dir:
+            raise ValueError("train_dirs and val_dir are required when no datasets are given")
+        parts = [load_crops(d, config.crops) for d in config.train_dirs]
+        train_data = (np.concatenate([p[0] for p in parts]),
+                      np.concatenate([p[1] for p in parts]))
+        val_data = load_crops(config.val_dir, CropConfig(seed=config.crops.seed + 1))
+    else:
+        train_data, val_data = datasets
+    out = Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+    keras.utils.set_random_seed(config.seed)
+    model = build_refiner(config.model)
+    if config.init_from:
+        model.set_weights(keras.saving.load_model(config.init_from, compile=False).get_weights())
+    steps = config.epochs * math.ceil(len(train_data[0]) / config.batch_size)
+    model.compile(optimizer=keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)),
+        loss=refiner_loss, metrics=[crop_corner_error_px])
+    started = time.perf_counter()
+    history = model.fit(
+        CropBatches(*train_data, config.batch_size, shuffle=True, seed=config.seed),
+        validation_data=CropBatches(*val_data, config.batch_size, shuffle=False),
+        epochs=config.epochs, callbacks=fit_callbacks(out, config.patience),
+        verbose=2)
+    best = keras.saving.load_model(out / "best.keras") if (out / "best.keras").exists() else model
+    best.save(out / "model.keras")
+    evaluation = best.evaluate(CropBatches(*val_data, config.batch_size, shuffle=False),
+                               verbose=0, return_dict=True)
+    metrics = {
+        "epochs_run": len(history.history.get("loss", [])),
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "train_crops": int(len(train_data[0])),
+        "train_crops_with_number": int(train_data[1][:, 9].sum()),
+        "val_crops": int(len(val_data[0])),
+        "val_loss": float(evaluation["loss"]),
+        "val_crop_corner_error_px": float(evaluation["crop_corner_error_px"]),
+        "parameters": int(best.count_params()),
+    }
+    (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2))
+    return metrics
