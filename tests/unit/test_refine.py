@@ -57,8 +57,8 @@ def test_crop_and_photo_coordinates_round_trip_within_0_05_px(orientation, angle
 
 @pytest.mark.parametrize("orientation", [1, 6])
 def test_round_trip_holds_through_a_jpeg_draft_decode(orientation):
-    # 2000 px wide: decoded at 1/2 by DCT scaling (1/4 would be under DECODE_MIN_SIDE); coordinates are photo / 2 exactly, and only
-    # JPEG's own loss moves the spot's centroid.
+    # 2000 px wide: decoded at 1/2 by DCT scaling (1/4 would be under DECODE_MIN_SIDE);
+    # coordinates are photo / 2 exactly, and only JPEG's own loss moves the spot's centroid.
     data = _blob_photo(orientation, "JPEG", size=(2000, 1400))
     decoded = decode(data)
     assert decoded.reduction == 2
