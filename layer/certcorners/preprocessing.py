@@ -24,6 +24,9 @@ DECODE_MIN_SIDE = 600
 CORNER_NAMES = ("top_left", "top_right", "bottom_right", "bottom_left")
 # Decompression-bomb guard: no photo of the spec exceeds 2000 x 1500, phones reach ~50 MP.
 DEFAULT_MAX_PIXELS = 60_000_000
+# The only decoders reachable from a request: Pillow's others (PPM, TGA, PCX, SGI, ICO, DDS,
+# QOI, ...) never see the bytes, whatever Content-Type claimed.
+DECODABLE_FORMATS = ("JPEG", "PNG", "WEBP")
 
 # EXIF orientations 5-8 swap width and height when applied.
 _SWAPPING_ORIENTATIONS = {5, 6, 7, 8}
@@ -98,7 +101,7 @@ def open_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image
     if not data:
         raise ImageDecodeError("the image is empty")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=DECODABLE_FORMATS)
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(str(exc)) from exc
     except Exception as exc:

@@ -110,6 +110,9 @@ CASES = [
     ("json-good", _json_event(json.dumps({"image": GOOD_B64})), 200, None),
     ("content-type-with-charset", _event_with(SMALL_JPEG, "IMAGE/JPEG; charset=binary"), 200,
      None),
+    # Formats Pillow could decode but the API does not: their decoders never see the bytes.
+    *[(f"{fmt.lower()}-declared-jpeg", _event_with(_save(PHOTO.resize((200, 141)), fmt)), 422,
+       "undecodable_image") for fmt in ("PPM", "TGA", "PCX", "SGI", "ICO", "DDS", "QOI")],
 ]
 
 
