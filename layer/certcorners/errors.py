@@ -14,8 +14,13 @@ class ApiError(Exception):
         super().__init__(message)
         self.message = message
 
+    @property
+    def client_message(self) -> str:
+        """What the client is told; `message` (logged) may say more."""
+        return self.message
+
     def body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
+        return {"error": {"code": self.code, "message": self.client_message}}
 
 
 class BadRequest(ApiError):
@@ -49,4 +54,11 @@ class CertificateNotFound(UnprocessableImage):
 
 
 class ModelUnavailable(ApiError):
+    """The model cannot be fetched or verified. The reason names the bucket and key: it goes
+    to the function's logs, not to clients."""
+
     status, code = 503, "model_unavailable"
+
+    @property
+    def client_message(self) -> str:
+        return "the model is not available right now; retry shortly"

@@ -93,14 +93,19 @@ def test_unreachable_s3_answers_503(app_module, monkeypatch, tmp_path):
 
 
 def test_silent_s3_answers_503_before_api_gateway_gives_up(app_module, faulty_s3, monkeypatch,
-                                                           tmp_path):
+                                                           tmp_path, capsys):
     server = faulty_s3("silent")
     monkeypatch.setattr(app_module, "store",
                         ModelStore(f"s3://{MODEL_BUCKET}/{MODEL_KEY}", tmp_path))
     started = time.monotonic()
     status, body = invoke(app_module.lambda_handler, load_event("corners-jpeg.json"))
     elapsed = time.monotonic() - started
-    assert status == 503 and "timeout" in body["error"]["message"].lower()
+    assert status == 503 and body["error"]["code"] == "model_unavailable"
+    # The client learns nothing of the bucket or key; the function's log has the reason.
+    assert MODEL_BUCKET not in body["error"]["message"]
+    assert MODEL_KEY not in body["error"]["message"]
+    logged = capsys.readouterr().out
+    assert "timeout" in logged.lower() and MODEL_KEY in logged
     assert elapsed < API_GATEWAY_LIMIT_S - 4, elapsed
     assert server.requests == 2  # one retry, then give up
 
@@ -132,6 +137,7 @@ def test_full_disk_answers_503_then_recovers(app_module, s3, monkeypatch, tmp_pa
         resource.setrlimit(resource.RLIMIT_FSIZE, previous_limit)
         signal.signal(signal.SIGXFSZ, previous_handler)
     assert status == 503 and "model" in body["error"]["message"]
+    assert MODEL_BUCKET not in body["error"]["message"]
     assert not [p for p in (tmp_path / "cache").iterdir()]
     assert invoke(app_module.lambda_handler, load_event("corners-jpeg.json"))[0] == 200
 
