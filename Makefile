@@ -16,8 +16,8 @@ REFERENCE_RUN := runs/v2
 # Stage 1 starts from the previous reference locator (trained on 10,000 photos of the older,
 # plainer generator), kept in git history: it already knows the card.
 STAGE1_INIT_COMMIT := 36bc473
-STAGE1_EPOCHS ?= 8
-REFINER_EPOCHS ?= 5
+STAGE1_EPOCHS ?= 6
+REFINER_EPOCHS ?= 4
 REFINER_COPIES ?= 4
 REFERENCE_VERSION ?= reference-20261122
 REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores. Stage 1: the previous reference \

@@ -55,7 +55,7 @@ if os.environ.get("MODEL_PRELOAD", "true") == "true" and store.uri:
 
 
 @app.post("/v1/corners")
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)  # the answer may hold the number's crop
 def corners(include: Annotated[Literal["crop"] | None, Query()] = None) -> dict:
     started = time.perf_counter()
     event = app.current_event
@@ -133,7 +133,7 @@ def unexpected(error: Exception) -> Response:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics(capture_cold_start_metric=True)
 def lambda_handler(event, context):
     return app.resolve(event, context)
