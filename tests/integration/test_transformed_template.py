@@ -1,0 +1,94 @@
+"""What the template becomes after SAM's transform: API Gateway's own refusals in the
+function's error shape, one stage, alarms behind their switch, tracing behind its switch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT
+
+SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
+
+
+def transformed(**parameters) -> dict:
+    if not SAM_PYTHON.exists():
+        pytest.fail("the SAM CLI's environment is missing: run `make setup`")
+    result = subprocess.run(
+        [str(SAM_PYTHON), str(ROOT / "tests" / "integration" / "transform_template.py"),
+         str(ROOT / "template.yaml"), json.dumps(parameters)],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def default() -> dict:
+    return transformed()
+
+
+def _of_type(template: dict, kind: str) -> dict:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_every_api_gateway_refusal_has_the_documented_error_shape(default):
+    api = default["Resources"]["CornersApi"]["Properties"]["Body"]
+    responses = api["x-amazon-apigateway-gateway-responses"]
+    expected = {"INVALID_API_KEY": ("403", "invalid_api_key"),
+                "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
+                "THROTTLED": ("429", "throttled"), "QUOTA_EXCEEDED": ("429", "quota_exceeded"),
+                "REQUEST_TOO_LARGE": ("413", "payload_too_large"),
+                "INTEGRATION_TIMEOUT": ("504", "timeout")}
+    for kind, (status, code) in expected.items():
+        body = json.loads(responses[kind]["responseTemplates"]["application/json"])
+        assert responses[kind]["statusCode"] == status
+        assert body["error"]["code"] == code and body["error"]["message"]
+    for kind, code in (("DEFAULT_4XX", "bad_request"), ("DEFAULT_5XX", "internal_error")):
+        template = responses[kind]["responseTemplates"]["application/json"]
+        # API Gateway fills $context.error.messageString with a quoted JSON string.
+        body = json.loads(template.replace("$context.error.messageString", '"Forbidden"'))
+        assert body == {"error": {"code": code, "message": "Forbidden"}}
+
+
+def test_one_stage_named_prod_and_no_stray_stage(default):
+    stages = _of_type(default, "AWS::ApiGateway::Stage")
+    assert [s["Properties"]["StageName"] for s in stages.values()] == ["prod"]
+    for deployment in _of_type(default, "AWS::ApiGateway::Deployment").values():
+        assert "StageName" not in deployment["Properties"]
+
+
+def test_alarms_on_5xx_rate_latency_and_throttles_behind_a_switch(default):
+    alarms = _of_type(default, "AWS::CloudWatch::Alarm")
+    metrics = {a["Properties"]["MetricName"]: a for a in alarms.values()}
+    assert set(metrics) == {"5XXError", "InferenceLatency", "Throttles"}
+    assert metrics["InferenceLatency"]["Properties"]["ExtendedStatistic"] == "p99"
+    # The latency alarm reads the metric the function emits, in the namespace it emits it to.
+    function = default["Resources"]["CornersFunction"]["Properties"]
+    namespace = function["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    assert metrics["InferenceLatency"]["Properties"]["Namespace"] == namespace
+    assert all(a["Condition"] == "UseAlarms" for a in alarms.values())
+    assert default["Conditions"]["UseAlarms"] == {"Fn::Equals": [{"Ref": "EnableAlarms"},
+                                                                 "true"]}
+    assert default["Parameters"]["EnableAlarms"]["Default"] == "true"
+
+
+def test_tracing_is_off_by_default_and_never_records_bodies(default):
+    function = default["Resources"]["CornersFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    assert function["TracingConfig"]["Mode"] == {"Fn::If": ["UseTracing", "Active",
+                                                            "PassThrough"]}
+    assert variables["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["UseTracing", "false", "true"]}
+    assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
+    assert default["Parameters"]["EnableTracing"]["Default"] == "false"
+
+
+def test_the_refusal_threshold_is_a_parameter_passed_to_the_function(default):
+    variables = default["Resources"]["CornersFunction"]["Properties"]["Environment"][
+        "Variables"]
+    assert variables["MIN_CONFIDENCE"] == {"Ref": "MinConfidence"}
+    assert default["Parameters"]["MinConfidence"]["Default"] == ""
