@@ -31,7 +31,7 @@ from certcorners.preprocessing import (
     corners_dict,
     decode,
 )
-from certcorners.requests import parse_image_request
+from certcorners.request_body import parse_image_request
 
 logger = Logger()
 tracer = Tracer()

@@ -31,12 +31,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes (default: all cores)")
 
-    p = steps.add_parser("augment", help="augmented copies of your own labelled photos")
+    p = steps.add_parser("augment", help="augmented copies of your own labelled photos",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--source", required=True, type=Path,
                    help="folder with labels.jsonl or LabelMe JSON files")
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--copies", type=int, default=20)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, type=Path, help="new dataset folder")
+    p.add_argument("--copies", type=int, default=20, help="variants per photo (plus itself)")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same variants")
 
     defaults = argparse.ArgumentDefaultsHelpFormatter
     p = steps.add_parser("train", help="fit stage 1, the locator (400 x 400 whole photo)",
@@ -73,16 +74,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", default=None, help="default: date-time and git commit")
     p.add_argument("--notes", default="", help="how the model was made, what limits it")
 
-    p = steps.add_parser("publish", help="upload model.tar.gz to S3 (never overwrites)")
-    p.add_argument("--package", required=True, type=Path)
-    p.add_argument("--bucket", required=True)
-    p.add_argument("--prefix", default="models")
-    p.add_argument("--version", default=None, help="defaults to the model card's version")
+    p = steps.add_parser("publish", help="upload model.tar.gz to S3 (never overwrites)",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--package", required=True, type=Path, help="an exported model.tar.gz")
+    p.add_argument("--bucket", required=True, help="the stack's ModelBucketName output")
+    p.add_argument("--prefix", default="models", help="key prefix: PREFIX/VERSION/model.tar.gz")
+    p.add_argument("--version", default=None, help="default: the model card's version")
 
-    p = steps.add_parser("demo", help="generate -> train -> export -> evaluate, small")
-    p.add_argument("--out", type=Path, default=Path("runs/demo"))
-    p.add_argument("--count", type=_positive, default=240)
-    p.add_argument("--epochs", type=_positive, default=3)
+    p = steps.add_parser("demo", help="generate -> train -> export -> evaluate, small",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--out", type=Path, default=Path("runs/demo"), help="everything goes here")
+    p.add_argument("--count", type=_positive, default=240, help="training photos")
+    p.add_argument("--epochs", type=_positive, default=3, help="stage-1 epochs")
     return root
 
 
@@ -103,11 +106,16 @@ def _training_options(p, epochs, batch_size, learning_rate, patience) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from training.publish import PublishError
+
     try:
         return _run(args)
     except ValueError as exc:  # bad arguments or data: say what, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except PublishError as exc:  # the bucket, the credentials or the version: one line
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 def _run(args) -> int:

@@ -11,11 +11,15 @@ import tarfile
 from pathlib import Path
 
 import boto3
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from certcorners.model_card import CARD_FILE, PACKAGE_FILE, SHA256_METADATA_KEY, sha256_file
 
 
-class VersionExistsError(RuntimeError):
+class PublishError(RuntimeError):
+    """Publishing failed for a reason the user can act on; the message says which."""
+
+
+class VersionExistsError(PublishError):
     """The version is already published; versions are immutable."""
 
 
@@ -54,9 +58,20 @@ def publish(package: str | Path, bucket: str, prefix: str = "models",
                           ContentType="application/gzip",
                           Metadata={SHA256_METADATA_KEY: digest, "version": version})
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+        code = exc.response.get("Error", {}).get("Code")
+        if code in ("PreconditionFailed", "412"):
             raise VersionExistsError(f"s3://{bucket}/{key} already exists") from exc
-        raise
+        if code in ("NoSuchBucket", "404"):
+            raise PublishError(f"bucket {bucket!r} does not exist (deploy the stack, or pass "
+                               "the ModelBucketName output)") from exc
+        if code in ("AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
+            raise PublishError(f"not allowed to write s3://{bucket}/{key}: {code}") from exc
+        raise PublishError(f"cannot publish to s3://{bucket}/{key}: {code}") from exc
+    except NoCredentialsError as exc:
+        raise PublishError("no AWS credentials: configure the AWS CLI (aws configure) or set "
+                           "AWS_PROFILE") from exc
+    except BotoCoreError as exc:  # unreachable endpoint, timeouts
+        raise PublishError(f"cannot reach S3: {exc}") from exc
     uri = f"s3://{bucket}/{key}"
     print(f"published {uri} (sha256 {digest})")
     print(f"configure the function with MODEL_S3_URI={uri}")

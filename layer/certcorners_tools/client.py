@@ -1,4 +1,4 @@
-"""Call the API (deployed or local) with a photo; print the corners; save an overlay.
+r"""Call the API (deployed or local) with a photo; print the corners; save an overlay.
 
     python -m certcorners_tools.client photo.jpg --api-key KEY \
         --url https://ID.execute-api.REGION.amazonaws.com/prod
@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from certcorners.labels import draw_quads
-from certcorners.requests import sniff_format
+from certcorners.request_body import sniff_format
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 

@@ -68,3 +68,34 @@ def test_not_a_package_is_a_value_error(s3, tmp_path):
         publish(bogus, "models", s3_client=s3)
     with pytest.raises(ValueError, match="does not exist"):
         publish(tmp_path / "missing.tar.gz", "models", s3_client=s3)
+
+
+def _cli(*args) -> int:
+    from training.__main__ import main
+
+    return main(["publish", *args])
+
+
+def test_cli_publish_errors_are_one_line_with_exit_code_1(s3, tmp_path, capsys):
+    package = _package(tmp_path)
+    assert _cli("--package", str(package), "--bucket", "models") == 0
+    capsys.readouterr()
+    cases = [("--bucket", "models", "already exists"),  # the same version again
+             ("--bucket", "no-such-bucket", "does not exist")]
+    for flag, bucket, message in cases:
+        assert _cli("--package", str(package), flag, bucket) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and message in err and "\n" not in err
+
+
+def test_cli_publish_without_credentials_is_one_line(tmp_path, capsys, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    assert _cli("--package", str(_package(tmp_path)), "--bucket", "models") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no AWS credentials") and "\n" not in err

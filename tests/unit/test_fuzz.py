@@ -12,7 +12,7 @@ import tracemalloc
 import pytest
 from certcorners.errors import ApiError
 from certcorners.preprocessing import ImageDecodeError, ImageTooLargeError, to_model_input
-from certcorners.requests import IMAGE_TYPES, parse_image_request
+from certcorners.request_body import IMAGE_TYPES, parse_image_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
