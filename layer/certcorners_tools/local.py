@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -128,6 +129,10 @@ def wait_for_http(url: str, seconds: float = 60) -> None:
     raise SystemExit(f"{url} did not answer within {seconds} s")
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m certcorners_tools.local")
     steps = parser.add_subparsers(dest="step", required=True)
@@ -144,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="the model.tar.gz to serve (default: the reference model)")
     args = parser.parse_args(argv)
     s3_port = args.s3_port or free_port()
+    # SIGTERM (a process manager, `kill`) ends things as Ctrl-C does: children and S3 too.
+    signal.signal(signal.SIGTERM, _interrupt)
 
     cache_dir = tempfile.TemporaryDirectory(prefix="model-cache-")
     with local_s3(s3_port, args.package), cache_dir as cache:
@@ -166,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                 return process.wait()
             except KeyboardInterrupt:
                 process.terminate()
+                process.wait(timeout=10)
                 return 0
         return demo(s3_port, cache, args.out)
 

@@ -7,7 +7,9 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,3 +118,44 @@ def test_two_requests_racing_the_first_load_share_it(reference_package, tmp_path
             logs = process.communicate(timeout=10)[0]
     assert [status for status, _ in answers] == [200, 200]
     assert logs.count('"message":"model loaded"') == 1
+
+
+def _processes_running(fragment: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if fragment in cmdline:
+                found.append(int(entry.name))
+    return found
+
+
+def test_local_serve_stopped_with_sigterm_leaves_no_process_behind(reference_package):
+    import signal
+
+    port = local.free_port()
+    process = subprocess.Popen([sys.executable, "-m", "certcorners_tools.local", "serve",
+                                "--port", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        local.wait_for_http(f"http://127.0.0.1:{port}/v1/model")
+        assert _processes_running(f"serve.py --port {port}")  # the handler's own process
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+    deadline = time.monotonic() + 10
+    while _processes_running(f"serve.py --port {port}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _processes_running(f"serve.py --port {port}")
+
+
+def test_soak_works_for_a_few_calls(reference_package):
+    from certcorners_tools.soak import soak
+
+    report = soak(5)
+    assert report["statuses"] == {"200": 6} and len(report["rss"]) >= 2, report
