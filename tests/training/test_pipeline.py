@@ -173,3 +173,34 @@ def test_two_stage_package_lists_both_networks_with_parity_and_a_threshold(
 def test_export_with_a_refiner_needs_validation_data(trained_run, refiner_run, synthetic_set):
     with pytest.raises(ValueError, match="val_dir"):
         export(trained_run[0], synthetic_set, refiner_run=refiner_run[0])
+
+
+def test_a_resumed_run_keeps_its_best_score_and_the_patience_spent(tmp_path):
+    import keras
+
+    from training.train import ResumableEarlyStopping, fit_callbacks
+
+    (tmp_path / "backup").mkdir()  # what BackupAndRestore leaves when a run is interrupted
+    (tmp_path / "history.csv").write_text(
+        "epoch,loss,val_loss\n0,1.0,0.50\n1,0.9,0.40\n2,0.8,0.45\n3,0.7,0.47\n")
+    callbacks = fit_callbacks(tmp_path, patience=3)
+    checkpoint = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
+    assert checkpoint.best == pytest.approx(0.40)  # a worse epoch cannot overwrite best.keras
+    stopper = next(c for c in callbacks if isinstance(c, ResumableEarlyStopping))
+    stopper.set_model(build_model())
+    stopper.on_train_begin()
+    assert stopper.best == pytest.approx(0.40) and stopper.wait == 2
+    stopper.on_epoch_end(4, {"val_loss": 0.46})  # the third epoch without improvement
+    assert stopper.model.stop_training
+
+
+def test_a_fresh_run_starts_a_fresh_history(tmp_path):
+    import keras
+
+    from training.train import fit_callbacks
+
+    (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,0.10\n")
+    callbacks = fit_callbacks(tmp_path, patience=3)
+    assert not (tmp_path / "history.csv").exists()
+    checkpoint = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
+    assert checkpoint.best is None  # no threshold: the first epoch is the best so far
