@@ -63,12 +63,15 @@ def _assert_503_then_recovers(install, cache, tmp_path, s3, reference_package, b
 
 
 def test_missing_object_is_503_then_recovers(cold_app, app_module, s3, tmp_path,
-                                             reference_package, monkeypatch):
+                                             reference_package, monkeypatch, caplog):
     install, cache = cold_app
     uri = f"s3://{MODEL_BUCKET}/models/reference/model.tar.gz"
     monkeypatch.setattr(app_module, "store", ModelStore(uri, cache))
     status, body = invoke(app_module.lambda_handler, load_event("corners-jpeg.json"))
-    assert status == 503 and "NoSuchKey" in body["error"]["message"]
+    assert status == 503 and body["error"]["code"] == "model_unavailable"
+    assert MODEL_BUCKET not in body["error"]["message"]  # the client is told no names...
+    reasons = " ".join(str(getattr(r, "reason", "")) for r in caplog.records)
+    assert "NoSuchKey" in reasons and uri in reasons  # ...the log says what is missing
     put_package(s3, reference_package.read_bytes())
     assert invoke(app_module.lambda_handler, load_event("corners-jpeg.json"))[0] == 200
 
