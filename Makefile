@@ -31,6 +31,11 @@ TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-
 	fonts-crosextra-carlito fonts-noto-core fonts-urw-base35 fonts-clear-sans fonts-oxygen \
 	fonts-cantarell
 DATA ?= ../shared/foreign-eval/positives
+# Evaluation-only sets reported in the model card when present (never trained, validated or
+# tuned on): photos of the certificate from a renderer that is not this project's.
+FOREIGN := ../shared/foreign-eval
+FOREIGN_REPORT := $(if $(wildcard $(FOREIGN)/positives/labels.jsonl),\
+	--report $(FOREIGN)/positives --report $(FOREIGN)/negatives)
 MODEL ?= training/reference/model.tar.gz
 
 EVENT ?= events/corners-jpeg.json
@@ -134,9 +139,10 @@ refiner: reference-data  ## train stage 2, the refiner, of the reference (resume
 reference-model: locator refiner  ## the committed reference model (2 CPU cores: ~2 h; make -j2 trains both stages at once)
 	$(PY) -m training export --run $(REFERENCE_RUN)/locator --refiner-run $(REFERENCE_RUN)/refiner \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
-		--version $(REFERENCE_VERSION) --notes "$(REFERENCE_NOTES)"
+		--version $(REFERENCE_VERSION) --notes "$(REFERENCE_NOTES)" $(FOREIGN_REPORT)
 	mkdir -p training/reference/evaluation
-	rm -f training/reference/evaluation/* training/reference/history*.csv training/reference/loss*.png
+	rm -rf training/reference/evaluation/* training/reference/evaluation-* \
+		training/reference/history*.csv training/reference/loss*.png
 	cp $(REFERENCE_RUN)/locator/package/model.tar.gz $(REFERENCE_RUN)/locator/package/model_card.json \
 		training/reference/
 	cp $(REFERENCE_RUN)/locator/history.csv training/reference/history-stage1.csv
@@ -144,6 +150,7 @@ reference-model: locator refiner  ## the committed reference model (2 CPU cores:
 	cp $(REFERENCE_RUN)/refiner/history.csv training/reference/history-refiner.csv
 	cp $(REFERENCE_RUN)/refiner/loss.png training/reference/loss-refiner.png
 	cp $(REFERENCE_RUN)/locator/evaluation/* training/reference/evaluation/
+	for d in $(REFERENCE_RUN)/locator/evaluation-*; do [ -d "$$d" ] && cp -r "$$d" training/reference/; done; true
 
 evaluate: setup  ## a model on any labelled folder: make evaluate DATA=../shared/foreign-eval/positives
 	$(PY) -m training evaluate --model $(MODEL) --data $(DATA) --out out/evaluate/$(notdir $(DATA))

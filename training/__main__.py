@@ -73,6 +73,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test", required=True, type=Path, help="held-out labelled folder")
     p.add_argument("--version", default=None, help="default: date-time and git commit")
     p.add_argument("--notes", default="", help="how the model was made, what limits it")
+    p.add_argument("--report", type=Path, action="append", default=[],
+                   help="a labelled folder measured for the card only, never used to choose "
+                        "anything (e.g. a foreign evaluation set); repeat for several")
 
     p = steps.add_parser("publish", help="upload model.tar.gz to S3 (never overwrites)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -157,7 +160,7 @@ def _run(args) -> int:
         from training.export import export
 
         export(args.run, args.test, args.version, notes=args.notes,
-               refiner_run=args.refiner_run, val_dir=args.val)
+               refiner_run=args.refiner_run, val_dir=args.val, report=tuple(args.report))
     elif args.step == "publish":
         from training.publish import publish
 

@@ -107,10 +107,11 @@ def _refiner_parity(model: keras.Model, path: Path, crops: np.ndarray) -> dict:
 
 def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None,
            parity_photos: int = 200, notes: str = "", refiner_run: str | Path | None = None,
-           val_dir: str | Path | None = None) -> Path:
+           val_dir: str | Path | None = None, report: tuple = ()) -> Path:
     """Build run_dir/package/model.tar.gz from run_dir/model.keras (stage 1) and, when given,
     refiner_run/model.keras (stage 2, with its refusal threshold chosen on `val_dir`);
-    returns its path."""
+    returns its path. `report`: labelled folders measured for the card only (evaluation
+    sets such as a foreign renderer's photos): nothing is chosen on them."""
     run_dir, test_dir = Path(run_dir), Path(test_dir)
     if not (run_dir / KERAS_FILE).exists():
         raise ValueError(f"{run_dir} has no {KERAS_FILE}: train first")
@@ -188,6 +189,12 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         {"serving_model": FLOAT_MODEL_FILE, **refiner_card}))
     metrics = evaluate(package_dir, test_dir, run_dir / "evaluation",
                        threshold=refiner_card.get("confidence_threshold"))
+    reported = {}
+    for folder in map(Path, report):
+        name = "-".join(folder.parts[-2:])
+        result = evaluate(package_dir, folder, run_dir / f"evaluation-{name}",
+                          threshold=refiner_card.get("confidence_threshold"))
+        reported[str(folder)] = {k: v for k, v in result.items() if k != "worst"}
     (package_dir / CARD_FILE).unlink(missing_ok=True)
     created = dt.datetime.now(dt.UTC)
     commit = git_commit()
@@ -214,6 +221,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         **refiner_card,
         "parity": parity,
         "held_out_metrics": {k: v for k, v in metrics.items() if k != "worst"},
+        "evaluation_only_metrics": reported,
         "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
     }
     (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
