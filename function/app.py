@@ -8,7 +8,7 @@ import os
 import time
 from typing import Annotated, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -32,9 +32,10 @@ from certcorners.preprocessing import (
     decode,
 )
 from certcorners.request_body import parse_image_request
+from certcorners.tracing import make_tracer
 
 logger = Logger()
-tracer = Tracer()
+tracer = make_tracer()  # Powertools' Tracer, or a no-op when tracing is off (no X-Ray SDK)
 metrics = Metrics()
 app = APIGatewayRestResolver(enable_validation=True)
 

@@ -88,3 +88,15 @@ def test_traces_carry_no_request_or_response_body(tmp_path):
     photo = load_event("corners-jpeg-crop.json")["body"]
     assert crop[:200] not in sent and photo[:200] not in sent
     assert " response" not in sent  # Powertools names captured answers "<method> response"
+
+
+def test_with_tracing_off_the_x_ray_sdk_is_never_imported():
+    code = ("import sys, app; assert 'aws_xray_sdk' not in sys.modules, 'imported'; "
+            "print(type(app.tracer).__name__)")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION_DIR), str(ROOT / "layer")]),
+           "POWERTOOLS_TRACE_DISABLED": "true", "MODEL_PRELOAD": "false", "MODEL_S3_URI": "",
+           "POWERTOOLS_SERVICE_NAME": "certcorners"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert result.stdout.strip() == "NoTracer"
