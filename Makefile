@@ -5,9 +5,18 @@ SHELL := /bin/bash
 # Python 3.12, the Lambda runtime's version (the built layer holds cp312 wheels).
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
+# One environment per job, each installed from its lock (full dependency tree, sha256 hashes):
+#   .venv-serve    serving + the local API (make demo/invoke/serve)    requirements-serve.lock
+#   .venv          training, tests and the benchmark (TensorFlow)       requirements-dev.lock
+#   .venv-sam      the SAM CLI (sam build/validate)                     requirements-sam.lock
+#   .venv-checkov  the IaC scanner (tests)                              requirements-checkov.lock
+# The layer installs layer/requirements.lock for the Lambda platform. `make lock` re-locks.
 VENV := .venv
 PY := $(VENV)/bin/python
+SERVE_VENV := .venv-serve
+SERVE_PY := $(SERVE_VENV)/bin/python
 SAM := .venv-sam/bin/sam
+LOCKED_INSTALL := install -q --require-hashes --no-deps --disable-pip-version-check
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 # The reference model (make reference-model): data, then both stages, each resumable.
@@ -43,31 +52,43 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
-.PHONY: help setup test lint build demo invoke serve events bench load soak train-demo \
+.PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
 	training-debs reference-data locator refiner reference-model evaluate
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-$(VENV)/.installed: requirements-dev.txt training/requirements.txt layer/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (the Lambda runtime's version)"; exit 1; }
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -r requirements-dev.txt
-	$(VENV)/bin/pip install -q --no-deps -e .
+	$(VENV)/bin/pip $(LOCKED_INSTALL) -r requirements-dev.lock
+	$(VENV)/bin/pip install -q --no-deps --disable-pip-version-check -e .
 	touch $@
 
-.venv-sam/.installed: requirements-sam.txt
+$(SERVE_VENV)/.installed: requirements-serve.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (the Lambda runtime's version)"; exit 1; }
+	test -d $(SERVE_VENV) || $(PYTHON) -m venv $(SERVE_VENV)
+	$(SERVE_VENV)/bin/pip $(LOCKED_INSTALL) -r requirements-serve.lock
+	$(SERVE_VENV)/bin/pip install -q --no-deps --disable-pip-version-check -e .
+	touch $@
+
+.venv-sam/.installed: requirements-sam.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (the Lambda runtime's version)"; exit 1; }
 	test -d .venv-sam || $(PYTHON) -m venv .venv-sam
-	.venv-sam/bin/pip install -q -r requirements-sam.txt
+	.venv-sam/bin/pip $(LOCKED_INSTALL) -r requirements-sam.lock
 	touch $@
 
-.venv-checkov/.installed: requirements-checkov.txt
+.venv-checkov/.installed: requirements-checkov.lock
 	test -d .venv-checkov || $(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip install -q -r requirements-checkov.txt
+	.venv-checkov/bin/pip $(LOCKED_INSTALL) -r requirements-checkov.lock
 	touch $@
 
-setup: $(VENV)/.installed .venv-sam/.installed .venv-checkov/.installed  ## create the virtual environments
+setup: $(VENV)/.installed $(SERVE_VENV)/.installed .venv-sam/.installed .venv-checkov/.installed  ## every environment (tests, training)
+
+lock:  ## re-lock every environment from its requirements*.txt (needs uv: pip install uv)
+	for f in layer/requirements requirements-serve requirements-dev requirements-sam \
+		requirements-checkov; do uv pip compile --universal --python-version 3.12 \
+		--generate-hashes --no-header --quiet $$f.txt -o $$f.lock || exit 1; done
 
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .
@@ -76,19 +97,19 @@ test: setup build  ## the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
-$(BUILD_STAMP): template.yaml layer/Makefile layer/requirements.txt $(wildcard layer/certcorners/*.py) $(wildcard function/*.py) | .venv-sam/.installed
+$(BUILD_STAMP): template.yaml layer/Makefile layer/requirements.lock $(wildcard layer/certcorners/*.py) $(wildcard function/*.py) | .venv-sam/.installed
 	$(SAM) build
 
-build: setup $(BUILD_STAMP)  ## sam build (no Docker): the function and both layers
+build: .venv-sam/.installed $(BUILD_STAMP)  ## sam build (no Docker): the function and both layers
 
-demo: setup build  ## the main job: local S3 + local API + sample photos -> corners + overlays in out/
-	$(PY) -m certcorners_tools.local demo --out out
+demo: $(SERVE_VENV)/.installed build  ## the main job: local S3 + local API + sample photos -> corners + overlays in out/
+	$(SERVE_PY) -m certcorners_tools.local demo --out out
 
-invoke: setup build  ## one event through the real handler, no Docker: make invoke EVENT=events/model.json
-	$(PY) -m certcorners_tools.local invoke $(EVENT)
+invoke: $(SERVE_VENV)/.installed build  ## one event through the real handler, no Docker: make invoke EVENT=events/model.json
+	$(SERVE_PY) -m certcorners_tools.local invoke $(EVENT)
 
-serve: setup build  ## local API on 127.0.0.1:$(PORT) like sam local start-api, no Docker
-	$(PY) -m certcorners_tools.local serve --port $(PORT)
+serve: $(SERVE_VENV)/.installed build  ## local API on 127.0.0.1:$(PORT) like sam local start-api, no Docker
+	$(SERVE_PY) -m certcorners_tools.local serve --port $(PORT)
 
 bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~10 min)
 	$(PY) -m certcorners_tools.bench --out out/bench.json
