@@ -444,6 +444,6 @@ def print_table(report: dict) -> None:
 
 if __name__ == "__main__":
     if __package__ in (None, ""):  # a child in the bare interpreter: only the stdlib + layer
-        # Last on the path, so `certcorners` still comes from the built layer.
-        sys.path.append(str(ROOT / "layer"))
+        # The tools' own package; `certcorners` still comes from the built layer.
+        sys.path.append(str(ROOT / "tools"))
     sys.exit(main())

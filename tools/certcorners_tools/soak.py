@@ -111,7 +111,7 @@ def soak(calls: int) -> dict:
         code = ("import json, sys; sys.path.append(sys.argv[1]); "
                 "from certcorners_tools.soak import child_soak; "
                 "print(json.dumps(child_soak(int(sys.argv[2]), sys.argv[3])))")
-        result = subprocess.run([local.base_python(), "-S", "-c", code, str(ROOT / "layer"),
+        result = subprocess.run([local.base_python(), "-S", "-c", code, str(ROOT / "tools"),
                                  str(calls), str(EVENTS / "corners-jpeg.json")],
                                 env=env, capture_output=True, text=True, timeout=3600)
     if result.returncode != 0:
