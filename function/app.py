@@ -9,7 +9,7 @@ import time
 from typing import Annotated, Literal
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -37,7 +37,12 @@ from certcorners.tracing import make_tracer
 logger = Logger()
 tracer = make_tracer()  # Powertools' Tracer, or a no-op when tracing is off (no X-Ray SDK)
 metrics = Metrics()
-app = APIGatewayRestResolver(enable_validation=True)
+# CORS only when an origin is configured (template: CorsAllowOrigin): answers then carry its
+# Access-Control-Allow-Origin; API Gateway answers the preflight itself.
+CORS_ALLOW_ORIGIN = os.environ.get("CORS_ALLOW_ORIGIN", "")
+app = APIGatewayRestResolver(enable_validation=True, cors=CORSConfig(
+    allow_origin=CORS_ALLOW_ORIGIN, allow_headers=["Content-Type", "X-Api-Key"])
+    if CORS_ALLOW_ORIGIN else None)
 
 MAX_IMAGE_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", "4500000"))
 MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", "40000000"))

@@ -31,6 +31,58 @@ def default() -> dict:
     return transformed()
 
 
+def deployed(template: dict, **parameters):
+    """The template's resources as CloudFormation would create them with these parameters:
+    conditions evaluated, Fn::If resolved, AWS::NoValue dropped, unconditioned-off
+    resources removed."""
+    values = {name: str(spec.get("Default", "")) for name, spec in
+              template.get("Parameters", {}).items()}
+    values.update(parameters)
+    conditions: dict[str, bool] = {}
+
+    def condition(name):
+        if name not in conditions:
+            conditions[name] = truth(template["Conditions"][name])
+        return conditions[name]
+
+    def value(node):
+        if isinstance(node, dict) and list(node) == ["Ref"] and node["Ref"] in values:
+            return values[node["Ref"]]
+        return node
+
+    def truth(node):
+        (kind, args), = node.items()
+        if kind == "Fn::Equals":
+            return value(args[0]) == value(args[1])
+        if kind == "Fn::Not":
+            return not truth(args[0])
+        if kind == "Fn::And":
+            return all(truth(a) for a in args)
+        if kind == "Fn::Or":
+            return any(truth(a) for a in args)
+        if kind == "Condition":
+            return condition(args)
+        raise ValueError(kind)
+
+    no_value = object()
+
+    def resolve(node):
+        if isinstance(node, dict):
+            if list(node) == ["Fn::If"]:
+                name, yes, no = node["Fn::If"]
+                return resolve(yes if condition(name) else no)
+            if node == {"Ref": "AWS::NoValue"}:
+                return no_value
+            out = {k: resolve(v) for k, v in node.items()}
+            return {k: v for k, v in out.items() if v is not no_value}
+        if isinstance(node, list):
+            return [v for v in map(resolve, node) if v is not no_value]
+        return node
+
+    return {name: resolve(resource) for name, resource in template["Resources"].items()
+            if "Condition" not in resource or condition(resource["Condition"])}
+
+
 def _of_type(template: dict, kind: str) -> dict:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
@@ -92,3 +144,46 @@ def test_the_refusal_threshold_is_a_parameter_passed_to_the_function(default):
         "Variables"]
     assert variables["MIN_CONFIDENCE"] == {"Ref": "MinConfidence"}
     assert default["Parameters"]["MinConfidence"]["Default"] == ""
+
+
+def _methods(resources: dict) -> dict:
+    return resources["CornersApi"]["Properties"]["Body"]["paths"]
+
+
+@pytest.mark.parametrize("required", ["true", "false"])
+def test_the_api_key_switch_does_what_it_says(default, required):
+    paths = _methods(deployed(default, ApiKeyRequired=required))
+    for path, verb in (("/v1/corners", "post"), ("/v1/model", "get")):
+        method = paths[path][verb]
+        if required == "true":
+            assert method["security"] == [{"api_key": []}]
+        else:
+            assert "security" not in method
+        integration = method["x-amazon-apigateway-integration"]
+        assert integration["type"] == "aws_proxy"
+        assert "CornersFunctionAliaslive" in integration["uri"]["Fn::Sub"]
+    # The function may be invoked by API Gateway for both routes, whatever the switch.
+    permissions = _of_type(default, "AWS::Lambda::Permission")
+    assert len(permissions) == 2
+
+
+def test_cors_is_off_by_default_with_no_preflight_methods(default):
+    paths = _methods(deployed(default))
+    assert set(paths["/v1/corners"]) == {"post"} and set(paths["/v1/model"]) == {"get"}
+    variables = deployed(default)["CornersFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["CORS_ALLOW_ORIGIN"] == {"Ref": "CorsAllowOrigin"}
+    assert default["Parameters"]["CorsAllowOrigin"]["Default"] == ""
+
+
+def test_cors_with_an_origin_answers_the_preflight_with_that_origin(default):
+    origin = "https://app.example.com"
+    paths = _methods(deployed(default, CorsAllowOrigin=origin))
+    for path, allowed in (("/v1/corners", "POST"), ("/v1/model", "GET")):
+        preflight = paths[path]["options"]
+        assert "security" not in preflight  # browsers send no key with a preflight
+        headers = preflight["x-amazon-apigateway-integration"]["responses"]["default"][
+            "responseParameters"]
+        assert headers["method.response.header.Access-Control-Allow-Origin"] == {
+            "Fn::Sub": "'${CorsAllowOrigin}'"}
+        assert allowed in headers["method.response.header.Access-Control-Allow-Methods"]
+        assert "X-Api-Key" in headers["method.response.header.Access-Control-Allow-Headers"]
