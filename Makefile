@@ -53,7 +53,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-data locator refiner reference-model evaluate
+	training-debs reference-data locator refiner reference-model evaluate openapi
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -119,6 +119,9 @@ load: setup build  ## concurrent clients against the local API: errors and laten
 
 soak: setup build  ## 10,000 sequential warm invocations: RSS over time
 	$(PY) -m certcorners_tools.soak soak --calls 10000
+
+openapi: setup  ## rewrite docs/openapi.json from the function's code (a test checks it)
+	$(PY) -m certcorners_tools.openapi
 
 events: setup  ## rebuild events/ and the sample photos
 	$(PY) -m certcorners_tools.events

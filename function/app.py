@@ -8,6 +8,7 @@ import os
 import time
 from typing import Annotated, Literal
 
+from api_models import CORNERS_REQUEST_BODY, CORNERS_RESPONSES, MODEL_RESPONSES
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -60,7 +61,8 @@ if os.environ.get("MODEL_PRELOAD", "true") == "true" and store.uri:
         logger.warning("model not loaded at start-up", extra={"reason": error.message})
 
 
-@app.post("/v1/corners")
+@app.post("/v1/corners", summary="Find the registration number's four corners",
+          responses=CORNERS_RESPONSES, openapi_extensions={"requestBody": CORNERS_REQUEST_BODY})
 @tracer.capture_method(capture_response=False)  # the answer may hold the number's crop
 def corners(include: Annotated[Literal["crop"] | None, Query()] = None) -> dict:
     started = time.perf_counter()
@@ -113,7 +115,7 @@ def corners(include: Annotated[Literal["crop"] | None, Query()] = None) -> dict:
     return body
 
 
-@app.get("/v1/model")
+@app.get("/v1/model", summary="The served model's card", responses=MODEL_RESPONSES)
 def model_card() -> dict:
     return store.get().card
 

@@ -159,3 +159,22 @@ def test_soak_works_for_a_few_calls(reference_package):
 
     report = soak(5)
     assert report["statuses"] == {"200": 6} and len(report["rss"]) >= 2, report
+
+
+def test_local_api_serves_the_openapi_document_and_a_swagger_page(reference_package):
+    port = local.free_port()
+    process = subprocess.Popen([sys.executable, "-m", "certcorners_tools.local", "serve",
+                                "--port", str(port)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        local.wait_for_http(f"http://127.0.0.1:{port}/v1/model")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json") as response:
+            served = response.read()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs") as response:
+            page = response.read().decode()
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert served == (ROOT / "docs" / "openapi.json").read_bytes()
+    assert "SwaggerUIBundle" in page and '"/v1/corners"' in page
+    assert "https://" not in page.split("<script>", 1)[0]  # nothing fetched from elsewhere

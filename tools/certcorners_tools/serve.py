@@ -12,6 +12,7 @@ import json
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script beside the built layer
     import proxy
@@ -19,6 +20,19 @@ else:
     from certcorners_tools import proxy
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+
+
+def swagger_page() -> bytes:
+    """Swagger UI over docs/openapi.json, its script and style inlined from the copies that
+    Powertools ships (no network)."""
+    from aws_lambda_powertools.event_handler.openapi import swagger_ui
+    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+
+    assets = Path(swagger_ui.__file__).parent
+    return generate_swagger_html(OPENAPI.read_text(),
+                                 (assets / "swagger-ui-bundle.min.js").read_text(),
+                                 (assets / "swagger-ui.min.css").read_text(), "", None).encode()
 
 
 def make_handler(lambda_handler, api_key: str | None):
@@ -41,6 +55,12 @@ def make_handler(lambda_handler, api_key: str | None):
 
         def _dispatch(self) -> None:
             path = self.path.split("?", 1)[0]
+            if self.command == "GET" and path == "/openapi.json":  # the API's contract
+                self._answer(200, {"Content-Type": "application/json"}, OPENAPI.read_bytes())
+                return
+            if self.command == "GET" and path == "/docs":  # and a page to try it
+                self._answer(200, {"Content-Type": "text/html; charset=utf-8"}, swagger_page())
+                return
             if (self.command, path) not in proxy.ROUTES:
                 self._answer(*proxy.not_found(self.command, path))
                 return

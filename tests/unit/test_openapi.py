@@ -1,0 +1,32 @@
+"""The committed OpenAPI document is what the code produces, and says what the API does."""
+
+from __future__ import annotations
+
+import json
+
+from certcorners_tools.openapi import DOCUMENT, rendered
+
+
+def test_the_committed_document_matches_the_code():
+    assert DOCUMENT.read_text() == rendered(), (
+        "docs/openapi.json is stale: run python -m certcorners_tools.openapi")
+
+
+def test_the_document_types_bodies_answers_and_every_error():
+    spec = json.loads(DOCUMENT.read_text())
+    corners = spec["paths"]["/v1/corners"]["post"]
+    assert set(corners["requestBody"]["content"]) == {"image/jpeg", "image/png", "image/webp",
+                                                      "application/json"}
+    assert set(corners["responses"]) == {"200", "400", "413", "415", "422", "503"}
+    for status in ("400", "413", "415", "422", "503"):
+        schema = corners["responses"][status]["content"]["application/json"]["schema"]
+        assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+    answer = spec["components"]["schemas"]["CornersAnswer"]["properties"]
+    assert {"corners", "polygon", "confidence", "image", "model", "crop",
+            "timing_ms"} <= set(answer)
+    assert "certificate_not_found" in corners["responses"]["422"]["description"]
+    assert [p["name"] for p in corners["parameters"]] == ["include"]
+    assert set(spec["paths"]["/v1/model"]["get"]["responses"]) == {"200", "503"}
+    assert spec["components"]["securitySchemes"]["api_key"] == {
+        "type": "apiKey", "in": "header", "name": "x-api-key"}
+    assert "HTTPValidationError" not in json.dumps(spec)  # a shape the API never returns
