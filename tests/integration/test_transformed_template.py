@@ -187,3 +187,38 @@ def test_cors_with_an_origin_answers_the_preflight_with_that_origin(default):
             "Fn::Sub": "'${CorsAllowOrigin}'"}
         assert allowed in headers["method.response.header.Access-Control-Allow-Methods"]
         assert "X-Api-Key" in headers["method.response.header.Access-Control-Allow-Headers"]
+
+
+def _role_statements(resources: dict) -> list[dict]:
+    role = resources["CornersFunctionRole"]["Properties"]
+    return [statement for policy in role["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]]
+
+
+def test_the_role_reads_the_model_object_and_lists_only_its_key(default):
+    statements = {s["Sid"]: s for s in _role_statements(deployed(default))}
+    assert set(statements) == {"ReadTheModelOnly", "SeeWhetherTheModelExists"}
+    assert statements["ReadTheModelOnly"]["Action"] == "s3:GetObject"
+    listing = statements["SeeWhetherTheModelExists"]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Resource"]["Fn::Sub"][0] == "arn:${AWS::Partition}:s3:::${Bucket}"
+    assert listing["Condition"] == {"StringEquals": {"s3:prefix": {"Ref": "ModelKey"}}}
+    assert "kms:Decrypt" not in json.dumps(statements)
+
+
+def test_a_kms_encrypted_bucket_adds_decrypt_through_s3_only(default):
+    key = "arn:aws:kms:us-east-1:123456789012:key/abcd"
+    statements = {s["Sid"]: s for s in _role_statements(
+        deployed(default, ModelBucketKmsKeyArn=key))}
+    decrypt = statements["DecryptTheModel"]
+    assert decrypt["Action"] == "kms:Decrypt" and decrypt["Resource"] == {
+        "Ref": "ModelBucketKmsKeyArn"}
+    assert decrypt["Condition"]["StringEquals"]["kms:ViaService"] == {
+        "Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}
+
+
+def test_samconfig_does_not_pin_the_model_key():
+    samconfig = (ROOT / "samconfig.toml").read_text()
+    overrides = next(line for line in samconfig.splitlines()
+                     if line.startswith("parameter_overrides"))
+    assert "ModelKey" not in overrides  # a rotated key survives a plain `sam deploy`

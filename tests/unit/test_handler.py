@@ -157,3 +157,15 @@ def test_logs_never_carry_image_bytes(handler, app_module):
         for sample in (body[:48], body[len(body) // 2 : len(body) // 2 + 48], body[-48:]):
             assert sample not in logs
     assert "local-example-key" not in logs  # the API key header
+
+
+def test_model_fetch_is_timed_apart_from_decoding(handler):
+    status, cold = invoke(handler, load_event("corners-jpeg.json"))  # loads the model
+    assert status == 200, cold
+    status, warm = invoke(handler, load_event("corners-jpeg.json"))
+    assert status == 200, warm
+    # The cold request's fetch, checks, extraction and interpreters are their own figure...
+    assert cold["timing_ms"]["model_fetch"] > 20 * warm["timing_ms"]["model_fetch"]
+    assert cold["timing_ms"]["model_fetch"] > cold["timing_ms"]["decode"]
+    # ...so decode reads the same cold and warm (within noise), not the model's load.
+    assert cold["timing_ms"]["decode"] < 5 * warm["timing_ms"]["decode"] + 5
