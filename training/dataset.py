@@ -218,7 +218,28 @@ def _prepare(example: Example) -> tuple[np.ndarray, np.ndarray]:
     if (letterbox.width, letterbox.height) != (example.width, example.height):
         raise ValueError(f"{example.path.name}: labelled as {example.width} x {example.height},"
                          f" but the photo is {letterbox.width} x {letterbox.height} as displayed")
-    return letterbox_array(scaled, letterbox), corners_to_target(example.corners, letterbox)
+    return (letterbox_array(scaled, letterbox)[np.newaxis],
+            corners_to_target(example.corners, letterbox)[np.newaxis])
+
+
+def cached_arrays(cache: Path, key: str, work, tasks: list, names: tuple[str, str],
+                  workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Two arrays made from `tasks` on every core (`work` returns one pair of arrays per
+    task, each with a leading axis, concatenated in task order), cached in `cache` and
+    made again when `key` changes."""
+    if cache.exists():
+        with np.load(cache) as data:
+            if str(data["key"]) == key:
+                return data[names[0]], data[names[1]]
+    with _pool(workers) as pool:
+        parts = list(tqdm(pool.map(work, tasks, chunksize=16), total=len(tasks),
+                          desc=f"{names[0]} {cache.parent.name}", unit="photo"))
+    first = np.concatenate([p[0] for p in parts])
+    second = np.concatenate([p[1] for p in parts])
+    tmp = cache.with_name(cache.name + ".tmp.npz")
+    np.savez(tmp, key=key, **{names[0]: first, names[1]: second})
+    tmp.rename(cache)
+    return first, second
 
 
 def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -232,20 +253,8 @@ def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndar
     digest = hashlib.sha256(f"preprocessing-{PREPROCESSING_VERSION}".encode())
     for e in examples:
         digest.update(f"{e.path.name}{e.width}{e.height}{e.corners.tobytes().hex()}".encode())
-    cache = folder / CACHE_FILE
-    if cache.exists():
-        with np.load(cache) as data:
-            if str(data["labels_sha256"]) == digest.hexdigest():
-                return data["inputs"], data["targets"]
-    with _pool(workers) as pool:
-        pairs = list(tqdm(pool.map(_prepare, examples, chunksize=16), total=len(examples),
-                          desc=f"preprocess {folder.name}", unit="photo"))
-    inputs = np.stack([p[0] for p in pairs])
-    targets = np.stack([p[1] for p in pairs])
-    tmp = folder / (CACHE_FILE + ".tmp.npz")
-    np.savez(tmp, inputs=inputs, targets=targets, labels_sha256=digest.hexdigest())
-    tmp.rename(cache)
-    return inputs, targets
+    return cached_arrays(folder / CACHE_FILE, digest.hexdigest(), _prepare, examples,
+                         ("inputs", "targets"), workers)
 
 
 # --- Augmenting users' own photos, keeping the corner names -----------------------------

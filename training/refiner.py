@@ -22,9 +22,9 @@ import numpy as np
 from certcorners import refine
 from certcorners.preprocessing import decode
 from keras import layers, ops
-from tqdm import tqdm
 
-from training.dataset import Example, _pool, read_examples
+from training.dataset import Example, cached_arrays, read_examples
+from training.train import Batches, fit_callbacks
 
 CROPS_FILE = "refiner-crops.npz"
 # Corner error weighs in crop pixels; the two yes/no answers in binary cross-entropy.
@@ -137,21 +137,9 @@ def load_crops(folder: str | Path, config: CropConfig, workers: int | None = Non
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
     digest.update((folder / "labels.jsonl").read_bytes() if (folder / "labels.jsonl").exists()
                   else b"")
-    cache = folder / CROPS_FILE
-    if cache.exists():
-        with np.load(cache) as data:
-            if str(data["key"]) == digest.hexdigest():
-                return data["crops"], data["targets"]
     tasks = [(e, config, i) for i, e in enumerate(examples)]
-    with _pool(workers) as pool:
-        parts = list(tqdm(pool.map(_crops_of, tasks, chunksize=16), total=len(tasks),
-                          desc=f"crops {folder.name}", unit="photo"))
-    crops = np.concatenate([p[0] for p in parts])
-    targets = np.concatenate([p[1] for p in parts])
-    tmp = folder / (CROPS_FILE + ".tmp.npz")
-    np.savez(tmp, crops=crops, targets=targets, key=digest.hexdigest())
-    tmp.rename(cache)
-    return crops, targets
+    return cached_arrays(folder / CROPS_FILE, digest.hexdigest(), _crops_of, tasks,
+                         ("crops", "targets"), workers)
 
 
 # --- The network ----------------------------------------------------------------------------
@@ -223,34 +211,18 @@ def crop_corner_error_px(y_true, y_pred):
     return ops.sum(error * present) / (ops.sum(present) + 1e-6)
 
 
-class CropBatches(keras.utils.PyDataset):
-    """uint8 crops -> float32 batches in [0, 1]; training batches get photometric jitter
-    (contrast, brightness, inversion-free) so the refiner leans on shapes, not levels."""
-
-    def __init__(self, crops, targets, batch_size, shuffle, seed=0, **kwargs):
-        super().__init__(**kwargs)
-        self.crops, self.targets = crops, targets
-        self.batch_size, self.shuffle = batch_size, shuffle
-        self.rng = np.random.default_rng(seed)
-        self.order = np.arange(len(crops))
-        self.on_epoch_end()
-
-    def __len__(self):
-        return math.ceil(len(self.crops) / self.batch_size)
+class CropBatches(Batches):
+    """Crops as float32 batches in [0, 1]; training batches get photometric jitter (contrast
+    and brightness) so the refiner leans on shapes, not levels."""
 
     def __getitem__(self, index):
-        rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        x = self.crops[rows].astype(np.float32) / 255.0
+        x, y = super().__getitem__(index)
         if self.shuffle:
-            n = len(rows)
+            n = len(x)
             gain = self.rng.uniform(0.7, 1.3, (n, 1, 1, 1)).astype(np.float32)
             bias = self.rng.uniform(-0.15, 0.15, (n, 1, 1, 1)).astype(np.float32)
             x = np.clip(x * gain + bias, 0, 1)
-        return x, self.targets[rows]
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.rng.shuffle(self.order)
+        return x, y
 
 
 @dataclass(frozen=True)
@@ -279,8 +251,6 @@ class RefinerTrainConfig:
 def train_refiner(config: RefinerTrainConfig, datasets=None) -> dict:
     """Train the refiner; returns its metrics. `datasets` = ((crops, targets), (crops,
     targets)) or None to cut them from the config's folders."""
-    from training.train import fit_callbacks
-
     if datasets is None:
         if not config.train_dirs or not config.val_dir:
             raise ValueError("train_dirs and val_dir are required when no datasets are given")

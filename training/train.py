@@ -59,7 +59,8 @@ def corner_error_px(y_true, y_pred):
 
 
 class Batches(keras.utils.PyDataset):
-    """uint8 [N, 400, 400, 1] in memory -> float32 batches in [0, 1], reshuffled each epoch."""
+    """uint8 images [N, H, W, 1] in memory -> float32 batches in [0, 1], reshuffled each
+    epoch when `shuffle`."""
 
     def __init__(self, inputs, targets, batch_size, shuffle, seed=0, **kwargs):
         super().__init__(**kwargs)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -133,21 +134,30 @@ def _processes_running(fragment: str) -> list[int]:
     return found
 
 
-def test_local_serve_stopped_with_sigterm_leaves_no_process_behind(reference_package):
-    import signal
-
+@contextlib.contextmanager
+def _local_serve():
+    """`python -m certcorners_tools.local serve` on a free port, answering; killed if a
+    test leaves it running."""
     port = local.free_port()
     process = subprocess.Popen([sys.executable, "-m", "certcorners_tools.local", "serve",
                                 "--port", str(port)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     try:
         local.wait_for_http(f"http://127.0.0.1:{port}/v1/model")
+        yield process, port
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def test_local_serve_stopped_with_sigterm_leaves_no_process_behind(reference_package):
+    import signal
+
+    with _local_serve() as (process, port):
         assert _processes_running(f"serve.py --port {port}")  # the handler's own process
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
     deadline = time.monotonic() + 10
     while _processes_running(f"serve.py --port {port}") and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -162,19 +172,11 @@ def test_soak_works_for_a_few_calls(reference_package):
 
 
 def test_local_api_serves_the_openapi_document_and_a_swagger_page(reference_package):
-    port = local.free_port()
-    process = subprocess.Popen([sys.executable, "-m", "certcorners_tools.local", "serve",
-                                "--port", str(port)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    try:
-        local.wait_for_http(f"http://127.0.0.1:{port}/v1/model")
+    with _local_serve() as (_, port):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json") as response:
             served = response.read()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/docs") as response:
             page = response.read().decode()
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
     assert served == (ROOT / "docs" / "openapi.json").read_bytes()
     assert "SwaggerUIBundle" in page and '"/v1/corners"' in page
     assert "https://" not in page.split("<script>", 1)[0]  # nothing fetched from elsewhere
