@@ -24,7 +24,7 @@ from certcorners.preprocessing import decode
 from keras import layers, ops
 
 from training.dataset import Example, cached_arrays, read_examples
-from training.train import Batches, fit_callbacks
+from training.train import Batches, RunConfig, fit_callbacks
 
 CROPS_FILE = "refiner-crops.npz"
 # Corner error weighs in crop pixels; the two yes/no answers in binary cross-entropy.
@@ -226,26 +226,15 @@ class CropBatches(Batches):
 
 
 @dataclass(frozen=True)
-class RefinerTrainConfig:
-    train_dirs: tuple[str, ...] = ()
-    val_dir: str = ""
+class RefinerTrainConfig(RunConfig):
+    """Stage 2, the refiner: its own defaults, crops and network."""
+
     out_dir: str = "runs/refiner"
     epochs: int = 8
     batch_size: int = 64
-    learning_rate: float = 2e-3
     patience: int = 4
-    seed: int = 0
-    init_from: str = ""
     crops: CropConfig = field(default_factory=CropConfig)
     model: RefinerConfig = field(default_factory=RefinerConfig)
-
-    def __post_init__(self):
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1:
-            raise ValueError("epochs, batch_size and patience must be at least 1")
-        if not 0 < self.learning_rate < 1:
-            raise ValueError(f"learning_rate must be in (0, 1), got {self.learning_rate}")
-        if self.init_from and not Path(self.init_from).is_file():
-            raise ValueError(f"init_from {self.init_from} does not exist")
 
 
 def train_refiner(config: RefinerTrainConfig, datasets=None) -> dict:
@@ -262,7 +251,7 @@ def train_refiner(config: RefinerTrainConfig, datasets=None) -> dict:
         train_data, val_data = datasets
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "train_config.json").write_text(json.dumps(asdict(config), indent=2))
+    (out / "train_config.json").write_text(json.dumps(config.to_json(), indent=2))
     keras.utils.set_random_seed(config.seed)
     model = build_refiner(config.model)
     if config.init_from:

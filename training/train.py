@@ -21,7 +21,9 @@ from training.model import ModelConfig, build_model
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class RunConfig:
+    """What every training run takes: data, run folder, schedule, starting point."""
+
     train_dirs: tuple[str, ...] = ()
     val_dir: str = ""
     out_dir: str = "runs/latest"
@@ -33,7 +35,6 @@ class TrainConfig:
     # A .keras model to start from: continue a run, or fine-tune the reference model on your
     # own photos (far better than starting from scratch with a few dozen).
     init_from: str = ""
-    model: ModelConfig = field(default_factory=ModelConfig)
 
     def __post_init__(self):
         if self.epochs < 1:
@@ -49,6 +50,13 @@ class TrainConfig:
 
     def to_json(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainConfig(RunConfig):
+    """Stage 1, the locator."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
 
 
 @keras.saving.register_keras_serializable(package="certcorners")
