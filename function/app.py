@@ -71,16 +71,8 @@ def corners(include: Annotated[Literal["crop"] | None, Query()] = None) -> dict:
                                   event.headers.get("content-type"), MAX_IMAGE_BYTES)
     model = store.get()
     fetched = time.perf_counter()  # the model's fetch and load, on a cold request only
-    try:
-        decoded = decode(request.data, MAX_IMAGE_PIXELS)
-    except ImageTooLargeError as exc:
-        raise TooManyPixels(str(exc)) from exc
-    except ImageDecodeError as exc:
-        raise UnprocessableImage(str(exc)) from exc
+    decoded = _decode(request.data)
     letterbox = decoded.letterbox
-    if min(letterbox.width, letterbox.height) < MIN_IMAGE_SIDE:
-        raise ImageTooSmall(f"the image is {letterbox.width} x {letterbox.height}; each side "
-                            f"must be at least {MIN_IMAGE_SIDE} px")
     decoded_at = time.perf_counter()
     prediction = model.predictor.predict_decoded(decoded)
     inferred = time.perf_counter()
@@ -113,6 +105,21 @@ def corners(include: Annotated[Literal["crop"] | None, Query()] = None) -> dict:
     logger.info("corners found", extra={"format": request.format, "width": letterbox.width,
                                         "height": letterbox.height, **body["timing_ms"]})
     return body
+
+
+def _decode(data: bytes):
+    """The photo decoded once (certcorners.preprocessing.decode), or the 422 that says why not."""
+    try:
+        decoded = decode(data, MAX_IMAGE_PIXELS)
+    except ImageTooLargeError as exc:
+        raise TooManyPixels(str(exc)) from exc
+    except ImageDecodeError as exc:
+        raise UnprocessableImage(str(exc)) from exc
+    width, height = decoded.letterbox.width, decoded.letterbox.height
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageTooSmall(f"the image is {width} x {height}; each side must be at least "
+                            f"{MIN_IMAGE_SIDE} px")
+    return decoded
 
 
 @app.get("/v1/model", summary="The served model's card", responses=MODEL_RESPONSES)
