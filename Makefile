@@ -160,7 +160,7 @@ refiner: reference-data  ## train stage 2, the refiner, of the reference (resume
 		--train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val --out $(REFERENCE_RUN)/refiner \
 		--epochs $(REFINER_EPOCHS) --copies $(REFINER_COPIES)
 
-reference-model: locator refiner  ## the committed reference model (2 CPU cores: ~2 h; make -j2 trains both stages at once)
+reference-model: refiner locator  ## the committed reference model (2 CPU cores: ~2 h; one stage at a time: two at once thrash)
 	$(PY) -m training export --run $(REFERENCE_RUN)/locator --refiner-run $(REFERENCE_RUN)/refiner \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
 		--version $(REFERENCE_VERSION) --notes "$(REFERENCE_NOTES)" $(FOREIGN_REPORT)
