@@ -29,10 +29,12 @@ STAGE1_EPOCHS ?= 6
 REFINER_EPOCHS ?= 4
 REFINER_COPIES ?= 4
 REFERENCE_VERSION ?= reference-20261122
-REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores. Stage 1: the previous reference \
-	locator (10,000 photos of the older generator) fine-tuned $(STAGE1_EPOCHS) epochs on 8,000 \
-	photos of the realistic generator. Stage 2: the refiner trained $(REFINER_EPOCHS) epochs on \
-	crops of the same photos and of 2,000 photos without a findable number. See README Accuracy.
+REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores, one stage after the other. \
+	Stage 2, the refiner: $(REFINER_EPOCHS) epochs from scratch on crops of 8,000 photos of the \
+	realistic generator ($(REFINER_COPIES) guesses each plus one crop of other print) and of 2,000 \
+	photos without a findable number. Stage 1, the locator: the previous reference locator \
+	(10,000 photos of the older generator, 36 epochs) fine-tuned $(STAGE1_EPOCHS) epochs on the \
+	8,000 photos. Figures and what limits them: README Accuracy.
 # Debian packages the generator draws on (README "Training data"): typefaces and photographic
 # textures. Not needed to serve, deploy or run the tests' serving half.
 TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-ttf \
