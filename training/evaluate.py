@@ -115,6 +115,14 @@ def confidence_curve(confidence: np.ndarray, worst_error: np.ndarray) -> list[di
     return curve
 
 
+def _arrays(positives: list[dict]) -> tuple[np.ndarray, ...]:
+    """(true corners, sizes, stage 1's corners, the cascade's) of records with a certificate."""
+    return (np.stack([r["example"].corners for r in positives]),
+            np.array([[r["example"].width, r["example"].height] for r in positives]),
+            np.stack([r["located"] for r in positives]),
+            np.stack([r["corners"] for r in positives]))
+
+
 def summarize(records: list[dict], threshold: float | None) -> dict:
     """The metrics of run_folder's records (see the module's docstring)."""
     positives = [r for r in records if r["example"].corners is not None]
@@ -123,10 +131,7 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
     metrics = {"photos": len(records), "positives": len(positives),
                "negatives": len(negatives)}
     if positives:
-        true = np.stack([r["example"].corners for r in positives])
-        sizes = np.array([[r["example"].width, r["example"].height] for r in positives])
-        located = np.stack([r["located"] for r in positives])
-        final = np.stack([r["corners"] for r in positives])
+        true, sizes, located, final = _arrays(positives)
         metrics["stage1"] = corner_metrics(located, true, sizes)
         metrics["cascade"] = corner_metrics(final, true, sizes) if cascade else None
         by_condition = {}
@@ -174,9 +179,7 @@ def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst
     positives = [r for r in records if r["example"].corners is not None]
     metrics["worst"] = []
     if positives:
-        true = np.stack([r["example"].corners for r in positives])
-        sizes = np.array([[r["example"].width, r["example"].height] for r in positives])
-        final = np.stack([r["corners"] for r in positives])
+        true, sizes, _, final = _arrays(positives)
         worst_corner = corner_errors_400(final, true, sizes).max(axis=1)
         for rank, i in enumerate(np.argsort(-worst_corner)[:worst]):
             example = positives[i]["example"]
