@@ -102,20 +102,42 @@ def reference_predictor(reference_package, tmp_path_factory):
     return predictor_for(folder, open_package(reference_package, folder), num_threads=1)
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on a free loopback port: the function fetches its model over HTTP."""
+    import logging
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture
-def s3(monkeypatch):
-    """In-process S3 (moto) with an empty model bucket."""
+def s3(s3_server, monkeypatch):
+    """An empty model bucket in moto's S3 server, and the environment that points the
+    function (and boto3) at it; emptied again after the test."""
+    import urllib.request
+
     import boto3
-    from moto import mock_aws
 
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}.items():
+                       "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                       "AWS_ENDPOINT_URL_S3": s3_server}.items():
         monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=MODEL_BUCKET)
-        yield client
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    client = boto3.client("s3", region_name="us-east-1", endpoint_url=s3_server)
+    client.create_bucket(Bucket=MODEL_BUCKET)
+    yield client
+    urllib.request.urlopen(urllib.request.Request(f"{s3_server}/moto-api/reset",
+                                                  method="POST")).close()
 
 
 def put_package(s3, data: bytes, key: str = MODEL_KEY, sha256: str | None = None) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from certcorners import s3_fetch
 from certcorners.errors import ModelUnavailable
 from certcorners.model_card import CARD_FILE, SHA256_METADATA_KEY, sha256_file
 from certcorners.predictor import REFINE_PASSES, Predictor
@@ -51,24 +52,10 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def s3_client():
-    """boto3 S3 client with timeouts that fail well before API Gateway's 29 s.
-
-    boto3 reads AWS_ENDPOINT_URL_S3, which points it at a local S3 in development."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(connect_timeout=2, read_timeout=5,
-                    retries={"mode": "standard", "total_max_attempts": 2})
-    return boto3.client("s3", config=config)
-
-
 class ModelStore:
-    def __init__(self, uri: str, cache_dir: str | Path = "/tmp/model", client=None,
-                 on_load=None):
+    def __init__(self, uri: str, cache_dir: str | Path = "/tmp/model", on_load=None):
         self.uri = uri
         self.cache_dir = Path(cache_dir)
-        self._client = client
         self._on_load = on_load  # called once per successful load, e.g. to log it
         self._model: LoadedModel | None = None
         self._lock = threading.Lock()
@@ -128,23 +115,17 @@ class ModelStore:
         return LoadedModel(predictor, card, digest, final, time.perf_counter() - started)
 
     def _download(self, bucket: str, key: str, target: Path) -> str:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        client = self._client or s3_client()
         try:
-            response = client.get_object(Bucket=bucket, Key=key)
-            expected = response.get("Metadata", {}).get(SHA256_METADATA_KEY, "")
-            if response.get("ContentLength", 0) > MAX_PACKAGE_BYTES:
-                raise ModelUnavailable(f"s3://{bucket}/{key} is larger than a model can be")
-            digest = hashlib.sha256()
-            with open(target, "wb") as out:
-                for chunk in response["Body"].iter_chunks(1 << 20):
-                    digest.update(chunk)
-                    out.write(chunk)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "error")
-            raise ModelUnavailable(f"cannot fetch s3://{bucket}/{key}: {code}") from exc
-        except BotoCoreError as exc:  # unreachable, timed out, interrupted mid-body
+            with s3_fetch.get_object(bucket, key) as response:
+                expected = response.metadata.get(SHA256_METADATA_KEY, "")
+                if response.length > MAX_PACKAGE_BYTES:
+                    raise ModelUnavailable(f"s3://{bucket}/{key} is larger than a model can be")
+                digest = hashlib.sha256()
+                with open(target, "wb") as out:
+                    for chunk in response.chunks(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+        except s3_fetch.S3Error as exc:  # unreachable, timed out, refused, cut off midway
             raise ModelUnavailable(f"cannot fetch s3://{bucket}/{key}: {exc}") from exc
         if not expected:
             raise ModelUnavailable(

@@ -170,11 +170,10 @@ def child_cold_litert(event: str, started: float):
 
     phase("pillow", lambda: __import__("PIL.Image"))
     phase("litert", lambda: __import__("ai_edge_litert.interpreter"))
-    phase("boto3", lambda: __import__("boto3"))
     phase("powertools", lambda: __import__("aws_lambda_powertools.event_handler"))
     imported = {}
-    # The function module itself: its own imports (pydantic behind the resolver's validation,
-    # certcorners), the S3 client, the model's fetch, checks, extraction and interpreters.
+    # The function module itself: its own imports (certcorners), the S3 client, the model's
+    # fetch, checks, extraction and interpreters.
     phase("function_module_and_model", lambda: imported.setdefault("app", __import__("app")))
     app = imported["app"]
     from certcorners_tools.proxy import LambdaContext

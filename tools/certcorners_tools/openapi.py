@@ -1,5 +1,6 @@
-"""docs/openapi.json, the API's contract, produced from the function's code (Powertools'
-OpenAPI generation over the routes and function/api_models.py).
+"""docs/openapi.json, the API's contract, produced from the function's code: Powertools'
+OpenAPI generation over the routes (function/app.py, function/api_docs.py), with the answers'
+schemas those name filled in from certcorners_tools/api_models.py.
 
     python -m certcorners_tools.openapi            # rewrite docs/openapi.json
     python -m certcorners_tools.openapi --check    # exit 1 if the code and the file differ
@@ -19,16 +20,14 @@ DESCRIPTION = ("Finds the registration number on a photo of a vehicle registrati
                "certificate (docs/certificate-spec.md) and answers the four corners of its "
                "box in photo pixels, with a confidence. Every refusal, API Gateway's own "
                "included, is JSON {\"error\": {\"code\", \"message\"}}.")
-# Powertools documents a 422 "validation error" on every route; this API answers invalid
-# parameters 400 bad_request instead, so that shape never occurs and is left out.
-_NEVER_RETURNED = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
 
 
 def function_module():
     """function/app.py, imported without loading a model or tracing."""
     for key, value in {"MODEL_PRELOAD": "false", "MODEL_S3_URI": "",
                        "POWERTOOLS_TRACE_DISABLED": "true",
-                       "POWERTOOLS_SERVICE_NAME": "certcorners"}.items():
+                       "POWERTOOLS_SERVICE_NAME": "certcorners",
+                       "POWERTOOLS_METRICS_NAMESPACE": "Certcorners"}.items():
         os.environ.setdefault(key, value)
     if str(ROOT / "function") not in sys.path:
         sys.path.insert(0, str(ROOT / "function"))
@@ -39,20 +38,35 @@ def function_module():
 
 def document() -> dict:
     from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+    from pydantic.json_schema import models_json_schema
+
+    from certcorners_tools.api_models import SCHEMAS
 
     app = function_module()
     spec = json.loads(app.app.get_openapi_json_schema(
         title="certcorners", version="1", description=DESCRIPTION,
         security_schemes={"api_key": APIKey(name="x-api-key", in_=APIKeyIn.header)},
         security=[{"api_key": []}]))
-    for operations in spec["paths"].values():
-        for operation in operations.values():
-            response = operation["responses"].get("422", {})
-            if any(name in json.dumps(response) for name in _NEVER_RETURNED):
-                del operation["responses"]["422"]
-    for name in _NEVER_RETURNED:
-        spec.get("components", {}).get("schemas", {}).pop(name, None)
+    _, schemas = models_json_schema([(model, "serialization") for model in SCHEMAS],
+                                    ref_template="#/components/schemas/{model}")
+    spec.setdefault("components", {})["schemas"] = schemas["$defs"]
+    missing = {ref.rsplit("/", 1)[1] for ref in _refs(spec)} - set(schemas["$defs"])
+    if missing:
+        raise SystemExit(f"the routes name schemas api_models.py lacks: {sorted(missing)}")
     return spec
+
+
+def _refs(node):
+    """Every $ref in a JSON document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
 
 
 def rendered() -> str:

@@ -24,15 +24,21 @@ OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 
 
 def swagger_page() -> bytes:
-    """Swagger UI over docs/openapi.json, its script and style inlined from the copies that
-    Powertools ships (no network)."""
-    from aws_lambda_powertools.event_handler.openapi import swagger_ui
-    from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+    """Swagger UI over docs/openapi.json, its script, style and page from the copies that
+    Powertools ships (no network). Its swagger_ui package imports pydantic for OAuth2
+    settings, which the layer leaves out (cold start), so the page's module is loaded alone."""
+    import importlib.util
 
-    assets = Path(swagger_ui.__file__).parent
-    return generate_swagger_html(OPENAPI.read_text(),
-                                 (assets / "swagger-ui-bundle.min.js").read_text(),
-                                 (assets / "swagger-ui.min.css").read_text(), "", None).encode()
+    import aws_lambda_powertools.event_handler as event_handler
+
+    assets = Path(event_handler.__file__).parent / "openapi" / "swagger_ui"
+    spec = importlib.util.spec_from_file_location("powertools_swagger_html", assets / "html.py")
+    html = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(html)
+    return html.generate_swagger_html(OPENAPI.read_text(),
+                                      (assets / "swagger-ui-bundle.min.js").read_text(),
+                                      (assets / "swagger-ui.min.css").read_text(), "",
+                                      None).encode()
 
 
 def make_handler(lambda_handler, api_key: str | None):

@@ -1,9 +1,9 @@
-"""The API's contract as types, for the OpenAPI document (docs/openapi.json): what
-POST /v1/corners accepts and answers, and the one error shape every refusal has."""
+"""The API's answers as types, for the OpenAPI document (docs/openapi.json) only: the
+routes in function/app.py refer to these schemas by name (function/api_docs.py) and
+certcorners_tools.openapi fills them in from here, so the function itself never imports
+pydantic (about a tenth of a second of every cold start)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -66,36 +66,5 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description,
-            "content": {"application/json": {"model": ErrorBody}}}
-
-
-_IMAGE = {"schema": {"type": "string", "format": "binary"}}
-CORNERS_REQUEST_BODY = {
-    "required": True,
-    "description": "The photo itself, or JSON {\"image\": base64 or a data: URL}. At most "
-                   "4.5 MB of image (Lambda's 6 MB payload after base64).",
-    "content": {
-        "image/jpeg": _IMAGE, "image/png": _IMAGE, "image/webp": _IMAGE,
-        "application/json": {"schema": {
-            "type": "object", "required": ["image"], "additionalProperties": False,
-            "properties": {"image": {"type": "string",
-                                     "description": "base64 of the photo, or a data: URL"}}}},
-    },
-}
-CORNERS_RESPONSES = {
-    200: {"description": "the number's four corners",
-          "content": {"application/json": {"model": CornersAnswer}}},
-    400: _error("bad_request: no body, bad base64 or JSON, unknown fields, include not crop"),
-    413: _error("payload_too_large: over MAX_IMAGE_BYTES"),
-    415: _error("unsupported_media_type: another Content-Type, or bytes of another format"),
-    422: _error("undecodable_image, too_many_pixels, image_too_small, or "
-                "certificate_not_found (confidence below the threshold)"),
-    503: _error("model_unavailable: the model cannot be fetched or verified; retry"),
-}
-MODEL_RESPONSES = {
-    200: {"description": "the served model's card (model_card.json)",
-          "content": {"application/json": {"schema": {"type": "object"}}}},
-    503: _error("model_unavailable: the model cannot be fetched or verified; retry"),
-}
+# The component schemas the routes name, in the document's order.
+SCHEMAS = (CornersAnswer, ErrorBody)
