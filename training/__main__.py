@@ -49,6 +49,11 @@ def parser() -> argparse.ArgumentParser:
     _training_options(p, epochs=8, batch_size=64, learning_rate=2e-3, patience=4)
     p.add_argument("--copies", type=_positive, default=6,
                    help="guesses (crops) per photo with a certificate")
+    p.add_argument("--shift", type=float, default=4.0,
+                   help="sigma (px at the 400-px scale) of a guess's shift from the truth: "
+                        "cover stage 1's errors (its model card)")
+    p.add_argument("--wide-shift", type=float, default=9.0,
+                   help="the same for one guess in four")
 
     p = steps.add_parser("evaluate", help="spec metrics (stage 1 and cascade), refusals, "
                          "breakdowns, worst overlays", formatter_class=defaults)
@@ -141,13 +146,15 @@ def _run(args) -> int:
         for key, value in train(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":
-        from training.refiner import CropConfig, RefinerTrainConfig, train_refiner
+        from training.refiner import CropConfig, GuessErrors, RefinerTrainConfig, train_refiner
 
         config = RefinerTrainConfig(
             train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
             out_dir=str(args.out), epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
-            init_from=str(args.init_from or ""), crops=CropConfig(copies=args.copies))
+            init_from=str(args.init_from or ""), crops=CropConfig(
+                copies=args.copies, errors=GuessErrors(shift=args.shift,
+                                                       wide_shift=args.wide_shift)))
         for key, value in train_refiner(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "evaluate":

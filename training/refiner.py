@@ -44,6 +44,11 @@ class GuessErrors:
     rotation_degrees: float = 3.0
     upside_down: float = 0.25  # share of guesses named 180 degrees wrong
 
+    def __post_init__(self):
+        if min(self.shift, self.wide_shift, self.corner, self.scale,
+               self.rotation_degrees) < 0 or not 0 <= self.upside_down <= 1:
+            raise ValueError("guess errors must be >= 0 and upside_down a share in [0, 1]")
+
     def perturb(self, rng: np.random.Generator, quad: np.ndarray, px: float,
                 fine: bool = False) -> np.ndarray:
         """A guess around `quad` (4, 2); `px` photo pixels per 400-scale pixel. `fine`: the
@@ -246,7 +251,8 @@ def train_refiner(config: RefinerTrainConfig, datasets=None) -> dict:
         parts = [load_crops(d, config.crops) for d in config.train_dirs]
         train_data = (np.concatenate([p[0] for p in parts]),
                       np.concatenate([p[1] for p in parts]))
-        val_data = load_crops(config.val_dir, CropConfig(seed=config.crops.seed + 1))
+        val_data = load_crops(config.val_dir, CropConfig(seed=config.crops.seed + 1,
+                                                         errors=config.crops.errors))
     else:
         train_data, val_data = datasets
     out = Path(config.out_dir)
