@@ -120,6 +120,25 @@ def test_bad_model_config_is_a_value_error():
         ModelConfig(filters=(8, 0))
 
 
+def test_refiner_guesses_stray_as_far_as_configured():
+    from training.refiner import GuessErrors
+
+    truth = np.array([[100.0, 100.0], [220.0, 100.0], [220.0, 118.0], [100.0, 118.0]])
+    rng = np.random.default_rng(0)
+
+    def mean_shift(errors):
+        return np.mean([np.abs(errors.perturb(rng, truth, 1.0).mean(0) - truth.mean(0)).mean()
+                        for _ in range(2000)])
+
+    narrow = mean_shift(GuessErrors(upside_down=0))
+    wide = mean_shift(GuessErrors(shift=8.0, wide_shift=18.0, upside_down=0))
+    assert 1.8 < wide / narrow < 2.2  # both sigmas doubled
+    with pytest.raises(ValueError):
+        GuessErrors(shift=-1)
+    with pytest.raises(ValueError):
+        GuessErrors(upside_down=1.5)
+
+
 def test_train_without_data_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="train_dirs"):
         train(TrainConfig(out_dir=str(tmp_path)))
