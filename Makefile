@@ -29,9 +29,9 @@ STAGE1_EPOCHS ?= 6
 REFINER_EPOCHS ?= 4
 REFINER_COPIES ?= 4
 # Then fine-tuned on guesses as far off as stage 1's own errors (its validation mean is
-# ~13 px at the 400-px scale; the first phase saw shifts of sigma 4, one in four 9).
-REFINER_WIDE_EPOCHS ?= 3
-REFINER_WIDE_SHIFT ?= 7
+# ~13 px at the 400-px scale): shifts of sigma 5, one in four 14 (the first phase: 4 and 9).
+REFINER_WIDE_EPOCHS ?= 5
+REFINER_WIDE_SHIFT ?= 5
 REFINER_WIDE_WIDE_SHIFT ?= 14
 REFERENCE_VERSION ?= reference-20261122
 REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores, one stage after the other. \
