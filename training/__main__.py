@@ -54,6 +54,9 @@ def parser() -> argparse.ArgumentParser:
                         "cover stage 1's errors (its model card)")
     p.add_argument("--wide-shift", type=float, default=9.0,
                    help="the same for one guess in four")
+    p.add_argument("--rectangles", type=float, default=0.0,
+                   help="share of the wider guesses cut as serving cuts its first crop: "
+                        "around a number-shaped rectangle where the guess is")
 
     p = steps.add_parser("evaluate", help="spec metrics (stage 1 and cascade), refusals, "
                          "breakdowns, worst overlays", formatter_class=defaults)
@@ -153,8 +156,8 @@ def _run(args) -> int:
             out_dir=str(args.out), epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
             init_from=str(args.init_from or ""), crops=CropConfig(
-                copies=args.copies, errors=GuessErrors(shift=args.shift,
-                                                       wide_shift=args.wide_shift)))
+                copies=args.copies, rectangles=args.rectangles,
+                errors=GuessErrors(shift=args.shift, wide_shift=args.wide_shift)))
         for key, value in train_refiner(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "evaluate":

@@ -169,8 +169,11 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
                               "dtype": "float32",
                               "preprocessing": "the photo decoded once in grayscale (long side "
                                                ">= 600 px where it has them), the guessed quad "
-                                               "warped onto x 36-156, y 27-45 of a 192 x 72 "
-                                               "crop, scaled to [0, 1]"},
+                                               "(first pass: a number-shaped rectangle with "
+                                               "stage 1's centre, direction and width; later "
+                                               "passes: the previous answer) warped onto x "
+                                               "36-156, y 27-45 of a 192 x 72 crop, scaled to "
+                                               "[0, 1]"},
             "refiner_output": {"shape": [1, refine.OUTPUT_SIZE],
                                "meaning": "x / 192, y / 72 of the four corners in the crop's "
                                           "own frame, then the logits of 'upside down' and "

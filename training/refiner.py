@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -27,6 +27,10 @@ from training.dataset import Example, cached_arrays, read_examples
 from training.train import Batches, RunConfig, fit_callbacks
 
 CROPS_FILE = "refiner-crops.npz"
+# Bumped when the way crops are cut changes without a CropConfig field changing, so that
+# cached crops are rebuilt. 2: guesses serving would not refine, or whose truth lies more
+# than a crop's width away, are drawn again.
+CROPS_VERSION = 2
 # Corner error weighs in crop pixels; the two yes/no answers in binary cross-entropy.
 CORNER_WEIGHT, FLIP_WEIGHT, PRESENCE_WEIGHT = 0.1, 1.0, 1.0
 
@@ -71,10 +75,15 @@ class CropConfig:
     negatives_per_photo: int = 3  # crops per photo without one
     seed: int = 0
     errors: GuessErrors = field(default_factory=GuessErrors)
+    # Share of the wide guesses cut as serving cuts its first crop: around the rectangle
+    # refine.first_guess makes of stage 1's quad, not around the quad itself.
+    rectangles: float = 0.0
 
     def __post_init__(self):
         if self.copies < 1 or self.negatives_per_photo < 0:
             raise ValueError("copies must be >= 1 and negatives_per_photo >= 0")
+        if not 0 <= self.rectangles <= 1:
+            raise ValueError(f"rectangles must be a share in [0, 1], got {self.rectangles}")
 
 
 def _random_quad(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -103,6 +112,24 @@ def _beside(quad: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return quad + offset
 
 
+def _guess(rng: np.random.Generator, config: CropConfig, quad: np.ndarray, px: float,
+           size: tuple[int, int], fine: bool) -> np.ndarray | None:
+    """A perturbed guess that serving could meet and the refiner could answer, else None.
+    Serving never refines an implausible quad (refine.is_plausible), and a nearly singular
+    one maps the truth thousands of pixels outside the crop: such targets teach nothing and
+    swamp the loss."""
+    for _ in range(10):
+        guess = config.errors.perturb(rng, quad, px, fine=fine)
+        if not fine and rng.random() < config.rectangles:
+            guess = refine.first_guess(guess)
+        if not refine.is_plausible(guess, size):
+            continue
+        in_crop = refine.targets(refine.reading_order(guess), quad)[:8].reshape(4, 2)
+        if np.abs(in_crop * refine.CROP_SCALE - refine.CROP_BOX).max() < refine.CROP_WIDTH:
+            return guess
+    return None
+
+
 def _crops_of(args: tuple[Example, CropConfig, int]) -> tuple[np.ndarray, np.ndarray]:
     example, config, index = args
     rng = np.random.default_rng([config.seed, index])
@@ -112,8 +139,10 @@ def _crops_of(args: tuple[Example, CropConfig, int]) -> tuple[np.ndarray, np.nda
     guesses, truths = [], []
     if example.corners is not None:
         for copy in range(config.copies):
-            guesses.append(config.errors.perturb(rng, example.corners, px, fine=copy == 0))
-            truths.append(example.corners)
+            guess = _guess(rng, config, example.corners, px, (width, height), fine=copy == 0)
+            if guess is not None:
+                guesses.append(guess)
+                truths.append(example.corners)
         guesses.append(_beside(example.corners, rng))
         truths.append(None)
     else:
@@ -139,7 +168,8 @@ def load_crops(folder: str | Path, config: CropConfig, workers: int | None = Non
     there and rebuilt when the labels or the crop settings change."""
     folder = Path(folder)
     examples = read_examples(folder)
-    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    digest = hashlib.sha256(json.dumps({**asdict(config), "version": CROPS_VERSION},
+                                       sort_keys=True).encode())
     digest.update((folder / "labels.jsonl").read_bytes() if (folder / "labels.jsonl").exists()
                   else b"")
     tasks = [(e, config, i) for i, e in enumerate(examples)]
@@ -251,8 +281,8 @@ def train_refiner(config: RefinerTrainConfig, datasets=None) -> dict:
         parts = [load_crops(d, config.crops) for d in config.train_dirs]
         train_data = (np.concatenate([p[0] for p in parts]),
                       np.concatenate([p[1] for p in parts]))
-        val_data = load_crops(config.val_dir, CropConfig(seed=config.crops.seed + 1,
-                                                         errors=config.crops.errors))
+        # Validation crops are cut as the run's are, from other guesses.
+        val_data = load_crops(config.val_dir, replace(config.crops, seed=config.crops.seed + 1))
     else:
         train_data, val_data = datasets
     out = Path(config.out_dir)

@@ -27,9 +27,10 @@ from certcorners.preprocessing import (
     scaled_upright,
 )
 
-# The refiner runs twice: the first pass brings a stage-1 guess close, the second, from a crop
-# centred on that, is the precise one (measured: README "Accuracy").
-REFINE_PASSES = 2
+# The refiner runs three times: the first pass brings stage 1's guess close, the later ones,
+# each from a crop centred on the last answer, make it precise (measured: README "Accuracy").
+# A package's card may name another count.
+REFINE_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class Predictor:
         if self.refiner is None:
             return Prediction(located, decoded.letterbox, None, located)
         size = (decoded.letterbox.width, decoded.letterbox.height)
-        corners, confidence = located, 0.0
+        corners, confidence = refine.first_guess(located), 0.0
         for _ in range(self.refine_passes):
             if not refine.is_plausible(corners, size):
                 return Prediction(corners, decoded.letterbox, 0.0, located)

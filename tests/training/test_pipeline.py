@@ -139,6 +139,41 @@ def test_refiner_guesses_stray_as_far_as_configured():
         GuessErrors(upside_down=1.5)
 
 
+def test_refiner_crops_come_only_from_guesses_serving_would_refine(synthetic_set):
+    """Far-off guesses fold or collapse now and then; such a crop (serving never cuts one)
+    would carry targets thousands of pixels outside it."""
+    from certcorners import refine
+
+    from training.dataset import read_examples
+    from training.refiner import CropConfig, GuessErrors, _crops_of
+
+    config = CropConfig(copies=40, errors=GuessErrors(shift=10.0, wide_shift=30.0, corner=8.0))
+    examples = [e for e in read_examples(synthetic_set) if e.corners is not None]
+    for index, example in enumerate(examples):
+        crops, targets = _crops_of((example, config, index))
+        with_number = targets[:, 9] == 1
+        assert with_number.sum() >= 0.9 * config.copies
+        assert crops.shape[1:] == (refine.CROP_HEIGHT, refine.CROP_WIDTH, 1)
+        corners = targets[with_number, :8].reshape(-1, 4, 2) * refine.CROP_SCALE
+        # Such shifts reach outside the crop, but never beyond a crop's width.
+        assert np.abs(corners - refine.CROP_BOX).max() < refine.CROP_WIDTH
+    with pytest.raises(ValueError, match="rectangles"):
+        CropConfig(rectangles=1.5)
+
+
+def test_wide_refiner_guesses_are_cut_around_serving_s_first_rectangle():
+    from certcorners import refine
+
+    from training.refiner import CropConfig, _guess
+
+    truth = np.array([[100.0, 100.0], [220.0, 100.0], [220.0, 120.0], [100.0, 120.0]])
+    rng = np.random.default_rng(0)
+    for rectangles, fine in ((1.0, False), (0.0, False), (1.0, True)):
+        guess = _guess(rng, CropConfig(rectangles=rectangles), truth, 1.0, (800, 600), fine)
+        is_rectangle = np.allclose(guess, refine.first_guess(guess))
+        assert is_rectangle == (rectangles == 1.0 and not fine)
+
+
 def test_train_without_data_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="train_dirs"):
         train(TrainConfig(out_dir=str(tmp_path)))

@@ -104,3 +104,27 @@ def test_only_convex_quads_of_a_sane_size_are_plausible():
     assert not refine.is_plausible(good[[0, 2, 1, 3]], (800, 600))  # self-crossing
     assert not refine.is_plausible(_quad_around(np.array([9.0, 9.0]), 0, (1, 0.5)), (800, 600))
     assert not refine.is_plausible(np.full((4, 2), np.nan), (800, 600))
+
+
+def test_the_first_crop_is_cut_around_a_number_shaped_rectangle_where_stage_1_put_its_quad():
+    centre = np.array([300.0, 200.0])
+    number = _quad_around(centre, 30, (60.0, 60.0 / refine.NUMBER_ASPECT))
+    np.testing.assert_allclose(refine.first_guess(number), number, atol=1e-9)
+    turned = np.roll(number, 2, axis=0)
+    np.testing.assert_allclose(refine.first_guess(turned), turned, atol=1e-9)
+    # Stage 1's typical slips in the right place: a thin skewed quad, a mirrored one.
+    along, down = number[1] - number[0], number[3] - number[0]
+    thin = np.array([number[0], number[1], number[1] + 0.2 * down + 0.3 * along,
+                     number[0] + 0.2 * down + 0.3 * along])
+    mirrored = np.array([number[0], number[1], number[1] - 0.3 * down, number[0] - 0.3 * down])
+    for slip in (thin, mirrored):
+        guess = refine.first_guess(slip)
+        assert refine.is_plausible(guess, (800, 600))
+        np.testing.assert_allclose(guess.mean(axis=0), slip.mean(axis=0), atol=1e-9)
+        width, height = (np.linalg.norm(guess[1] - guess[0]),
+                         np.linalg.norm(guess[3] - guess[0]))
+        np.testing.assert_allclose(width / height, refine.NUMBER_ASPECT)
+        # Same direction and naming as the number: top_left -> top_right along its reading.
+        direction = (guess[1] - guess[0]) / width
+        np.testing.assert_allclose(direction, along / np.linalg.norm(along), atol=1e-9)
+        assert np.dot(guess[3] - guess[0], down) > 0
