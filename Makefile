@@ -32,6 +32,7 @@ STAGE1_MORE_EPOCHS ?= 2
 # And a third phase from there, from a higher peak again (after the second its training error,
 # 9.0 px, was still close to validation's, 10.3: it underfits, so more epochs pay).
 STAGE1_THIRD_EPOCHS ?= 6
+STAGE1_FOURTH_EPOCHS ?= 5
 REFINER_EPOCHS ?= 4
 REFINER_COPIES ?= 4
 # Then fine-tuned on guesses as far off as stage 1's own errors (its validation mean is
@@ -75,7 +76,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-data locator locator-more locator-third refiner refiner-wide refiner-rect reference-model evaluate \
+	training-debs reference-data locator locator-more locator-third locator-fourth refiner refiner-wide refiner-rect reference-model evaluate \
 	openapi
 
 help:  ## list the targets
@@ -201,6 +202,12 @@ locator-third: locator-more  ## stage 1's third phase (resumes)
 		--train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
 		--out $(REFERENCE_RUN)/locator-third --epochs $(STAGE1_THIRD_EPOCHS) \
 		--learning-rate 5e-4 --init-from $(REFERENCE_RUN)/locator-more/model.keras
+
+locator-fourth: locator-third  ## stage 1's fourth phase, a lower learning rate (resumes)
+	test -f $(REFERENCE_RUN)/locator-fourth/model.keras || $(PY) -m training train \
+		--train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
+		--out $(REFERENCE_RUN)/locator-fourth --epochs $(STAGE1_FOURTH_EPOCHS) \
+		--learning-rate 3e-4 --init-from $(REFERENCE_RUN)/locator-third/model.keras
 
 refiner-rect: refiner-wide  ## stage 2's third phase: crops cut as serving cuts them (resumes)
 	test -f $(REFERENCE_RUN)/refiner-rect/model.keras || $(PY) -m training train-refiner \

@@ -48,7 +48,7 @@ def test_jpeg_and_png_over_http(local_api, reference_predictor, photo, tmp_path)
     direct = reference_predictor.predict((PHOTOS / photo).read_bytes()).corners
     np.testing.assert_allclose(answer["polygon"], direct, atol=0.01)
     errors = corner_errors_px(answer, photo_labels()[photo])
-    assert errors.max() < 20 and errors.mean() < 12, errors  # the model's p95 is 11 px
+    assert errors.max() < 3 and errors.mean() < 1.5, errors  # accepted answers' p95: 1.4 px
     assert (tmp_path / "overlay.png").stat().st_size > 1000
 
 
