@@ -83,10 +83,10 @@ def corners() -> dict:
     decoded = _decode(request.data)
     letterbox = decoded.letterbox
     decoded_at = time.perf_counter()
-    prediction = model.predictor.predict_decoded(decoded)
+    threshold = float(MIN_CONFIDENCE or model.card.get("confidence_threshold", 0.0))
+    prediction = model.predictor.predict_decoded(decoded, threshold)
     inferred = time.perf_counter()
     points, confidence = prediction.corners, prediction.confidence
-    threshold = float(MIN_CONFIDENCE or model.card.get("confidence_threshold", 0.0))
     if confidence is not None and confidence < threshold:
         metrics.add_metric(name="CertificateNotFound", unit=MetricUnit.Count, value=1)
         raise CertificateNotFound(f"no registration certificate number was found in the photo "
@@ -112,7 +112,8 @@ def corners() -> dict:
                          "inference": round((inferred - decoded_at) * 1000, 2),
                          "total": round((time.perf_counter() - started) * 1000, 2)}
     logger.info("corners found", extra={"format": request.format, "width": letterbox.width,
-                                        "height": letterbox.height, **body["timing_ms"]})
+                                        "height": letterbox.height, "turns": prediction.turns,
+                                        **body["timing_ms"]})
     return body
 
 

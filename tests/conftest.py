@@ -133,6 +133,9 @@ def s3(s3_server, monkeypatch):
                        "AWS_ENDPOINT_URL_S3": s3_server}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    # boto3's default session keeps the credentials it first resolved: these fake ones must
+    # not outlive the test (a later test may need to find none).
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
     client = boto3.client("s3", region_name="us-east-1", endpoint_url=s3_server)
     client.create_bucket(Bucket=MODEL_BUCKET)
     yield client

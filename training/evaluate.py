@@ -66,8 +66,10 @@ def load_predictor(package: str | Path, folder: str | Path,
     return predictor_for(Path(folder) / "package", card, num_threads), card
 
 
-def run_folder(predictor: Predictor, folder: str | Path) -> list[dict]:
-    """Stage 1's and the cascade's answer for every photo of a labelled folder."""
+def run_folder(predictor: Predictor, folder: str | Path,
+               threshold: float | None = None) -> list[dict]:
+    """Stage 1's and the cascade's answer for every photo of a labelled folder; with the
+    refusal `threshold`, as served (answers below it get the second look)."""
     records = []
     for example in tqdm(read_examples(folder), desc="evaluate", unit="photo"):
         decoded = decode(example.path.read_bytes())
@@ -76,9 +78,10 @@ def run_folder(predictor: Predictor, folder: str | Path) -> list[dict]:
             raise ValueError(f"{example.path.name}: labelled as {example.width} x "
                              f"{example.height}, but the photo is {decoded.letterbox.width} x "
                              f"{decoded.letterbox.height} as displayed")
-        prediction = predictor.predict_decoded(decoded)
+        prediction = predictor.predict_decoded(decoded, threshold)
         records.append({"example": example, "located": prediction.located,
-                        "corners": prediction.corners, "confidence": prediction.confidence})
+                        "corners": prediction.corners, "confidence": prediction.confidence,
+                        "turns": prediction.turns})
     return records
 
 
@@ -159,6 +162,8 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
         if negatives:
             refused = [r["confidence"] < threshold for r in negatives]
             metrics["negatives_refused_share"] = round(float(np.mean(refused)), 4)
+        metrics["answers_from_second_look"] = sum(
+            r.get("turns", 0) != 0 and r["confidence"] >= threshold for r in records)
     return metrics
 
 
@@ -171,9 +176,9 @@ def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         predictor, card = load_predictor(package, scratch, num_threads)
-        records = run_folder(predictor, folder)
-    if threshold is None:
-        threshold = card.get("confidence_threshold", DEFAULT_THRESHOLD)
+        if threshold is None and predictor.refiner is not None:
+            threshold = card.get("confidence_threshold", DEFAULT_THRESHOLD)
+        records = run_folder(predictor, folder, threshold)
     metrics = {"model": str(package), "model_version": card.get("version"),
                "dataset": str(folder), **summarize(records, threshold)}
     positives = [r for r in records if r["example"].corners is not None]
@@ -214,4 +219,7 @@ def report(metrics: dict) -> str:
     if "negatives_refused_share" in metrics:
         lines.append(f"  negatives refused at {metrics['threshold']}: "
                      f"{metrics['negatives_refused_share']:.1%}")
+    if "answers_from_second_look" in metrics:
+        lines.append(f"  answers accepted from the second look (turned views): "
+                     f"{metrics['answers_from_second_look']}")
     return "\n".join(lines)

@@ -30,7 +30,7 @@ from certcorners.predictor import REFINE_PASSES, Predictor, _Network
 from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE
 
 from training.dataset import load_arrays
-from training.evaluate import evaluate, run_folder
+from training.evaluate import evaluate, run_folder, summarize
 from training.model import multiply_accumulates
 from training.refiner import CropConfig, load_crops
 
@@ -186,6 +186,14 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         }
         refiner_card["confidence_threshold"] = refiner_card[
             "confidence_threshold_choice"]["threshold"]
+        # Chosen on the first look's confidences; served, a refused answer gets the second
+        # look (certcorners.predictor), so the validation figures as served are recorded too.
+        served = summarize(run_folder(cascade, val_dir, refiner_card["confidence_threshold"]),
+                           refiner_card["confidence_threshold"])
+        refiner_card["confidence_threshold_choice"]["as_served_with_second_look"] = {
+            key: served.get(key) for key in ("positives_refused_share",
+                                             "negatives_refused_share",
+                                             "answers_from_second_look")}
     # A provisional card, so evaluation loads the package exactly as the function will.
     (package_dir / CARD_FILE).write_text(json.dumps(
         {"serving_model": FLOAT_MODEL_FILE, **refiner_card}))

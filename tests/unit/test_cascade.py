@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from certcorners.labels import corner_errors_400
-from certcorners.preprocessing import decode
+from certcorners.predictor import _unturned
+from certcorners.preprocessing import INPUT_SIZE, decode
 from PIL import Image
 
 from tests.conftest import invoke, jpeg_bytes, png_bytes
@@ -72,3 +73,43 @@ def test_threshold_comes_from_the_environment_when_set(handler, app_module, monk
     monkeypatch.setattr(app_module, "MIN_CONFIDENCE", "0")
     status, body = invoke(handler, photo)
     assert status == 200 and 0 <= body["confidence"] <= 1, body
+
+
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+def test_a_turned_view_s_points_map_back_onto_the_locator_s_canvas(turns):
+    canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 1), np.float32)
+    canvas[40:60, 300:340] = 1.0  # a mark centred at x 320, y 50
+    view = np.rot90(canvas, turns)
+    rows, cols = np.nonzero(view[..., 0])
+    # Where the mark lies in the turned view, as the locator's outputs (x, y in [0, 1]) ...
+    seen = np.tile([(cols.mean() + 0.5) / INPUT_SIZE, (rows.mean() + 0.5) / INPUT_SIZE], 4)
+    # ... is where it lies on the canvas itself.
+    back = _unturned(seen, turns).reshape(4, 2) * INPUT_SIZE
+    np.testing.assert_allclose(back, [[320, 50]] * 4, atol=1e-9)
+
+
+def test_a_refused_first_look_is_answered_by_two_agreeing_turned_views(
+        reference_predictor, held_out_photos, monkeypatch):
+    """The locator's typical miss, simulated: its upright view lands away from the number
+    (turned views look as they are). Refused as it stands, found by the second look."""
+    threshold = 0.9998
+    real_locate = reference_predictor.locate
+
+    def upright_view_misses(decoded, turns=0, canvas=None):
+        located = real_locate(decoded, turns, canvas)
+        size = np.array([decoded.letterbox.width, decoded.letterbox.height])
+        return located if turns else located + 0.3 * size * np.sign(0.5 * size - located[0])
+
+    monkeypatch.setattr(reference_predictor, "locate", upright_view_misses)
+    found = 0
+    for photo in held_out_photos:
+        decoded = decode(photo.jpeg)
+        assert reference_predictor.predict_decoded(decoded).confidence < threshold
+        second = reference_predictor.predict_decoded(decoded, threshold)
+        if second.confidence >= threshold:
+            assert second.turns in (1, 2, 3)
+            errors = corner_errors_400(second.corners[None], photo.corners[None],
+                                       [[photo.width, photo.height]])
+            assert errors.max() < 4, errors
+            found += 1
+    assert found >= 0.75 * len(held_out_photos), found
