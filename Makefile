@@ -45,7 +45,7 @@ REFINER_WIDE_WIDE_SHIFT ?= 14
 # phases' crops held.
 REFINER_RECT_EPOCHS ?= 3
 REFINER_RECT_SHARE ?= 0.5
-REFERENCE_VERSION ?= reference-20261122c
+REFERENCE_VERSION ?= reference-20261122d
 REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores, one stage after the other. \
 	Stage 2, the refiner: $(REFINER_EPOCHS) epochs from scratch on crops of 8,000 photos of the \
 	realistic generator ($(REFINER_COPIES) guesses each plus one crop of other print) and of 2,000 \
@@ -203,7 +203,7 @@ locator-third: locator-more  ## stage 1's third phase (resumes)
 		--out $(REFERENCE_RUN)/locator-third --epochs $(STAGE1_THIRD_EPOCHS) \
 		--learning-rate 5e-4 --init-from $(REFERENCE_RUN)/locator-more/model.keras
 
-locator-fourth: locator-third  ## stage 1's fourth phase, a lower learning rate (resumes)
+locator-fourth: locator-third  ## tried, not in the reference (README Accuracy): 5 more epochs from 3e-4
 	test -f $(REFERENCE_RUN)/locator-fourth/model.keras || $(PY) -m training train \
 		--train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
 		--out $(REFERENCE_RUN)/locator-fourth --epochs $(STAGE1_FOURTH_EPOCHS) \

@@ -65,17 +65,19 @@ def _timed(call, repeats: int, warmup: int = 5) -> list[float]:
 
 def child_cascade(threads: int, model_dir: str, photos: list[str], repeats: int):
     """The served cascade on photos decoded beforehand: stage-1 resize and letterbox, stage 1,
-    the refiner's crops and passes; what the handler reports as `inference`."""
+    the refiner's crops and passes (and for a refused photo the second look); what the handler
+    reports as `inference`."""
     from certcorners.model_store import predictor_for
     from certcorners.preprocessing import decode
 
     card = json.loads((Path(model_dir) / "model_card.json").read_text())
     predictor = predictor_for(Path(model_dir), card, threads)
+    threshold = card.get("confidence_threshold")  # as served: refusals get the second look
     results = {}
     for path in photos:
         decoded = decode(Path(path).read_bytes())
         results[Path(path).stem] = _percentiles(
-            _timed(lambda d=decoded: predictor.predict_decoded(d), repeats))
+            _timed(lambda d=decoded: predictor.predict_decoded(d, threshold), repeats))
         results[Path(path).stem]["decode_p50"] = _percentiles(
             _timed(lambda p=path: decode(Path(p).read_bytes()), max(20, repeats // 5)))["p50"]
     return {"threads": threads, "photos": results, "peak_rss_mb": _peak_rss_mb()}
@@ -265,7 +267,7 @@ def prepare(work: Path) -> dict:
 
     from certcorners_tools import local
     from certcorners_tools.events import event
-    from training.photo import synthetic_photo
+    from training.photo import scene_photo, synthetic_photo
 
     work.mkdir(parents=True, exist_ok=True)
     model_dir = work / "model"
@@ -281,6 +283,10 @@ def prepare(work: Path) -> dict:
         events.append(str(path))
         (work / f"photo-{name}.jpg").write_bytes(jpeg)
         photo_files.append(str(work / f"photo-{name}.jpg"))
+    # A refusal costs more than an answer: the second look runs the cascade on turned views.
+    refused = work / "photo-1200x847-no-certificate.jpg"
+    refused.write_bytes(scene_photo(np.random.default_rng(9003), (1200, 847)).jpeg)
+    photo_files.append(str(refused))
     inputs = np.stack([to_model_input(j)[0] for j in photos.values()] +
                       [to_model_input(p.read_bytes())[0]
                        for p in sorted(local.PHOTOS.glob("*.*")) if p.suffix != ".jsonl"])
@@ -297,7 +303,7 @@ def draft_accuracy(model_dir: str, count: int) -> dict:
     from certcorners.preprocessing import decode
 
     from training.evaluate import corner_metrics
-    from training.photo import synthetic_photo
+    from training.photo import scene_photo, synthetic_photo
 
     card = json.loads((Path(model_dir) / "model_card.json").read_text())
     predictor = predictor_for(Path(model_dir), card, 1)
