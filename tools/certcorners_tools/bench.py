@@ -303,10 +303,11 @@ def draft_accuracy(model_dir: str, count: int) -> dict:
     from certcorners.preprocessing import decode
 
     from training.evaluate import corner_metrics
-    from training.photo import scene_photo, synthetic_photo
+    from training.photo import synthetic_photo
 
     card = json.loads((Path(model_dir) / "model_card.json").read_text())
     predictor = predictor_for(Path(model_dir), card, 1)
+    threshold = card.get("confidence_threshold")  # as served, second look included
     truth, sizes, found = [], [], {True: [], False: []}
     for index in range(count):
         photo = synthetic_photo(3, 20000 + index)  # held-out seed, never trained on
@@ -314,7 +315,7 @@ def draft_accuracy(model_dir: str, count: int) -> dict:
         sizes.append((photo.width, photo.height))
         for draft in (True, False):
             found[draft].append(predictor.predict_decoded(
-                decode(photo.jpeg, draft=draft)).corners)
+                decode(photo.jpeg, draft=draft), threshold).corners)
     return {("draft" if d else "full_decode"): corner_metrics(np.stack(found[d]),
                                                               np.stack(truth), np.array(sizes))
             for d in (True, False)}
