@@ -76,7 +76,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-data locator locator-more locator-third locator-fourth refiner refiner-wide refiner-rect reference-model evaluate \
+	training-debs reference-data reference-data-more locator locator-more locator-third locator-fourth refiner refiner-wide refiner-rect reference-model evaluate \
 	openapi
 
 help:  ## list the targets
@@ -168,6 +168,10 @@ reference-data: setup training-debs  ## generate the reference datasets (~45 min
 		--out $(REFERENCE_DATA)/test --count 500 --negatives 150 --seed 33
 	test -f $(REFERENCE_DATA)/train/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/train --count 8000 --negatives 2000 --seed 31
+
+reference-data-more: reference-data  ## 8,000 more distinct photos (seed 34) for the locator's next phase (~45 min; resumes)
+	test -f $(REFERENCE_DATA)/train-more/labels.jsonl || $(PY) -m training generate \
+		--out $(REFERENCE_DATA)/train-more --count 8000 --negatives 2000 --seed 34
 
 $(REFERENCE_RUN)/init/model.keras:
 	mkdir -p $(REFERENCE_RUN)/init
