@@ -106,14 +106,19 @@ CONDITIONS = {
 
 
 def confidence_curve(confidence: np.ndarray, worst_error: np.ndarray) -> list[dict]:
-    """Share of the total worst-corner error held by the least confident answers."""
+    """Share of the total worst-corner error held by the least confident answers, and the
+    most any confidence could give them (the same number of the largest errors): when the
+    errors are all alike, even a perfect ranking cannot give a few answers most of it."""
     order = np.argsort(confidence)
+    largest_first = np.sort(worst_error)[::-1]
     total = worst_error.sum() or 1.0
     curve = []
     for share in (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5):
         n = max(1, int(round(share * len(order))))
         curve.append({"least_confident_share": share,
                       "error_share": round(float(worst_error[order[:n]].sum() / total), 4),
+                      "error_share_if_ranked_perfectly": round(
+                          float(largest_first[:n].sum() / total), 4),
                       "mean_worst_corner_px": round(float(worst_error[order[:n]].mean()), 3)})
     return curve
 

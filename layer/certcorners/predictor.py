@@ -31,6 +31,11 @@ from certcorners.preprocessing import (
 # each from a crop centred on the last answer, make it precise (measured: README "Accuracy").
 # A package's card may name another count.
 REFINE_PASSES = 3
+# From the second pass on, an accepted answer that moved less than SETTLED_PX (400-px scale)
+# from the pass before is final: on validation, stopping there ran 1.95 refiner passes a photo
+# instead of 2.45, refused no more certificates or fewer negatives, and erred a little less
+# (accepted answers' mean 0.535 px vs 0.56): a third pass on a settled answer only jitters it.
+SETTLED_PX = 1.0
 # When the refiner refuses the locator's answer, the locator looks again at the photo turned a
 # quarter, three quarters and half way round: its misses are mostly cards turned far from
 # upright where it landed on other print, and a turned view lands elsewhere. An answer from
@@ -108,15 +113,22 @@ class Predictor:
         return refine.to_photo(self.refiner.run(crop.astype(np.float32) / 255.0),
                                crop_to_photo)
 
-    def cascade(self, decoded: Decoded, located: np.ndarray) -> tuple[np.ndarray, float]:
-        """The refiner's passes from stage 1's corners: the corners and their confidence."""
+    def cascade(self, decoded: Decoded, located: np.ndarray,
+                threshold: float | None = None) -> tuple[np.ndarray, float]:
+        """The refiner's passes from stage 1's corners: the corners and their confidence.
+        With a refusal `threshold`, the passes stop once an accepted answer has settled."""
         size = (decoded.letterbox.width, decoded.letterbox.height)
+        scale = INPUT_SIZE / max(size)
         corners, confidence = refine.first_guess(located), 0.0
-        for _ in range(self.refine_passes):
+        for done in range(1, self.refine_passes + 1):
             if not refine.is_plausible(corners, size):
                 return corners, 0.0
             refined = self.refine(decoded, corners)
+            moved = np.linalg.norm(refined.corners - corners, axis=1).max() * scale
             corners, confidence = refined.corners, refined.confidence
+            if (threshold is not None and done >= 2 and confidence >= threshold
+                    and moved < SETTLED_PX):
+                break
         return corners, confidence
 
     def predict_decoded(self, decoded: Decoded, threshold: float | None = None) -> Prediction:
@@ -126,7 +138,7 @@ class Predictor:
         located = self.locate(decoded, canvas=canvas)
         if self.refiner is None:
             return Prediction(located, decoded.letterbox, None, located)
-        corners, confidence = self.cascade(decoded, located)
+        corners, confidence = self.cascade(decoded, located, threshold)
         turns = 0
         if threshold is not None and confidence < threshold:
             second = self._second_look(decoded, canvas, threshold)
@@ -140,7 +152,8 @@ class Predictor:
         scale = INPUT_SIZE / max(decoded.letterbox.width, decoded.letterbox.height)
         accepted = []
         for turns in SECOND_LOOK_TURNS:
-            corners, confidence = self.cascade(decoded, self.locate(decoded, turns, canvas))
+            corners, confidence = self.cascade(decoded, self.locate(decoded, turns, canvas),
+                                              threshold)
             if confidence < threshold:
                 continue
             answer = (corners, confidence, turns)

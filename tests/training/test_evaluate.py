@@ -69,6 +69,16 @@ def test_confidence_curve_gives_the_least_confident_their_share_of_the_error():
     first = confidence_curve(confidence, worst)[0]  # 1% of 4 photos: the least confident one
     assert first["error_share"] == pytest.approx(0.9)
     assert first["mean_worst_corner_px"] == pytest.approx(9.0)
+    assert first["error_share_if_ranked_perfectly"] == pytest.approx(0.9)
+
+
+def test_confidence_curve_says_what_a_perfect_ranking_would_give():
+    confidence = np.array([0.2, 0.4, 0.6, 0.8, 0.9, 0.99, 0.999, 0.9999, 0.99999, 1.0])
+    worst = np.array([1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 11.0])  # ranked backwards
+    tenth = next(p for p in confidence_curve(confidence, worst)
+                 if p["least_confident_share"] == 0.1)
+    assert tenth["error_share"] == pytest.approx(0.05)
+    assert tenth["error_share_if_ranked_perfectly"] == pytest.approx(0.55)
 
 
 def test_the_foreign_label_format_reads_with_negatives(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from certcorners.labels import corner_errors_400
-from certcorners.predictor import _unturned
+from certcorners.predictor import SETTLED_PX, _unturned
 from certcorners.preprocessing import INPUT_SIZE, decode
 from PIL import Image
 
@@ -113,3 +113,39 @@ def test_a_refused_first_look_is_answered_by_two_agreeing_turned_views(
             assert errors.max() < 4, errors
             found += 1
     assert found >= 0.75 * len(held_out_photos), found
+
+
+def test_an_accepted_answer_that_has_settled_takes_no_further_pass(
+        reference_predictor, held_out_photos, monkeypatch):
+    """Served (with a threshold), a second pass that moved the corners less than SETTLED_PX
+    and is accepted is the answer; without a threshold every pass runs."""
+    threshold = 0.9998
+    real_refine = reference_predictor.refine
+    passes = []
+
+    def counted(decoded, quad):
+        passes.append(quad)
+        return real_refine(decoded, quad)
+
+    monkeypatch.setattr(reference_predictor, "refine", counted)
+    settled = 0
+    for photo in held_out_photos:
+        decoded = decode(photo.jpeg)
+        passes.clear()
+        every_pass = reference_predictor.predict_decoded(decoded)
+        assert len(passes) == reference_predictor.refine_passes
+        all_answers = list(passes[1:]) + [every_pass.corners]
+        passes.clear()
+        served = reference_predictor.predict_decoded(decoded, threshold)
+        if served.turns:
+            continue
+        scale = INPUT_SIZE / max(photo.width, photo.height)
+        moved = np.linalg.norm(all_answers[1] - all_answers[0], axis=1).max() * scale
+        if served.confidence >= threshold and len(passes) == 2:
+            settled += 1
+            assert moved < SETTLED_PX
+            np.testing.assert_allclose(served.corners, all_answers[1])
+        else:
+            assert len(passes) == reference_predictor.refine_passes
+    # Most generated photos settle by the second pass: the stop is what serving does.
+    assert settled >= len(held_out_photos) // 2, settled
