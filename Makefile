@@ -48,7 +48,9 @@ REFINER_WIDE_WIDE_SHIFT ?= 14
 # phases' crops held.
 REFINER_RECT_EPOCHS ?= 3
 REFINER_RECT_SHARE ?= 0.5
-REFERENCE_VERSION ?= reference-20261122d
+REFERENCE_VERSION ?= reference-20261122e
+# The locator phase the package ships (README Accuracy: each phase's validation figures).
+STAGE1_RUN ?= locator-more-data
 REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores, one stage after the other. \
 	Stage 2, the refiner: $(REFINER_EPOCHS) epochs from scratch on crops of 8,000 photos of the \
 	realistic generator ($(REFINER_COPIES) guesses each plus one crop of other print) and of 2,000 \
@@ -57,8 +59,9 @@ REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores, one stage after 
 	$(REFINER_RECT_EPOCHS) epochs with half of the wider guesses cut around number-shaped \
 	rectangles as serving cuts its first crop. Stage 1, the locator: the previous reference \
 	locator (10,000 photos of the older generator, 36 epochs) fine-tuned $(STAGE1_EPOCHS) + \
-	$(STAGE1_MORE_EPOCHS) + $(STAGE1_THIRD_EPOCHS) epochs on the 8,000 photos. Figures and what \
-	limits them: README Accuracy.
+	$(STAGE1_MORE_EPOCHS) + $(STAGE1_THIRD_EPOCHS) + $(STAGE1_FOURTH_EPOCHS) epochs on those 8,000 \
+	photos, then $(STAGE1_MORE_DATA_EPOCHS) on them and 8,000 more (16,000 distinct realistic \
+	photos in all). Figures and what limits them: README Accuracy.
 # Debian packages the generator draws on (README "Training data"): typefaces and photographic
 # textures. Not needed to serve, deploy or run the tests' serving half.
 TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-ttf \
@@ -210,7 +213,7 @@ locator-third: locator-more  ## stage 1's third phase (resumes)
 		--out $(REFERENCE_RUN)/locator-third --epochs $(STAGE1_THIRD_EPOCHS) \
 		--learning-rate 5e-4 --init-from $(REFERENCE_RUN)/locator-more/model.keras
 
-locator-fourth: locator-third  ## tried, not in the reference (README Accuracy): 5 more epochs from 3e-4
+locator-fourth: locator-third  ## stage 1's fourth phase: 5 more epochs from 3e-4 (resumes)
 	test -f $(REFERENCE_RUN)/locator-fourth/model.keras || $(PY) -m training train \
 		--train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
 		--out $(REFERENCE_RUN)/locator-fourth --epochs $(STAGE1_FOURTH_EPOCHS) \
@@ -230,21 +233,22 @@ refiner-rect: refiner-wide  ## stage 2's third phase: crops cut as serving cuts 
 		--shift $(REFINER_WIDE_SHIFT) --wide-shift $(REFINER_WIDE_WIDE_SHIFT) \
 		--rectangles $(REFINER_RECT_SHARE)
 
-reference-model: refiner-rect locator-third  ## the committed reference model (2 CPU cores: ~3 h; one stage at a time: two at once thrash)
-	$(PY) -m training export --run $(REFERENCE_RUN)/locator-third \
+reference-model: refiner-rect $(STAGE1_RUN)  ## the committed reference model (2 CPU cores: ~3 h; one stage at a time: two at once thrash)
+	$(PY) -m training export --run $(REFERENCE_RUN)/$(STAGE1_RUN) \
 		--refiner-run $(REFERENCE_RUN)/refiner-rect \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
 		--version $(REFERENCE_VERSION) --notes "$(REFERENCE_NOTES)" $(FOREIGN_REPORT)
 	mkdir -p training/reference/evaluation
 	rm -rf training/reference/evaluation/* training/reference/evaluation-* \
 		training/reference/history*.csv training/reference/loss*.png
-	cp $(REFERENCE_RUN)/locator-third/package/model.tar.gz \
-		$(REFERENCE_RUN)/locator-third/package/model_card.json training/reference/
-	for run in locator locator-more locator-third refiner refiner-wide refiner-rect; do \
+	cp $(REFERENCE_RUN)/$(STAGE1_RUN)/package/model.tar.gz \
+		$(REFERENCE_RUN)/$(STAGE1_RUN)/package/model_card.json training/reference/
+	for run in locator locator-more locator-third locator-fourth locator-more-data refiner \
+		refiner-wide refiner-rect; do [ -f $(REFERENCE_RUN)/$$run/history.csv ] || continue; \
 		cp $(REFERENCE_RUN)/$$run/history.csv training/reference/history-$$run.csv; \
 		cp $(REFERENCE_RUN)/$$run/loss.png training/reference/loss-$$run.png; done
-	cp $(REFERENCE_RUN)/locator-third/evaluation/* training/reference/evaluation/
-	for d in $(REFERENCE_RUN)/locator-third/evaluation-*; do [ -d "$$d" ] && cp -r "$$d" training/reference/; done; true
+	cp $(REFERENCE_RUN)/$(STAGE1_RUN)/evaluation/* training/reference/evaluation/
+	for d in $(REFERENCE_RUN)/$(STAGE1_RUN)/evaluation-*; do [ -d "$$d" ] && cp -r "$$d" training/reference/; done; true
 
 evaluate: setup  ## a model on any labelled folder: make evaluate DATA=../shared/foreign-eval/positives
 	$(PY) -m training evaluate --model $(MODEL) --data $(DATA) --out out/evaluate/$(notdir $(DATA))

@@ -103,6 +103,15 @@ def reference_predictor(reference_package, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def reference_threshold(reference_package, tmp_path_factory) -> float:
+    """The refusal threshold the handler serves the reference package with (its card's)."""
+    from certcorners.model_store import open_package
+
+    folder = tmp_path_factory.mktemp("reference-card") / "package"
+    return float(open_package(reference_package, folder)["confidence_threshold"])
+
+
+@pytest.fixture(scope="session")
 def s3_server():
     """moto's S3 server on a free loopback port: the function fetches its model over HTTP."""
     import logging

@@ -32,7 +32,8 @@ SAMPLES = {
 
 
 @pytest.mark.parametrize("event_name", sorted(SAMPLES))
-def test_sample_events_find_the_number(handler, reference_predictor, event_name):
+def test_sample_events_find_the_number(handler, reference_predictor, reference_threshold,
+                                      event_name):
     status, body = invoke(handler, load_event(event_name))
     assert status == 200, body
     label = photo_labels()[SAMPLES[event_name]]
@@ -43,7 +44,8 @@ def test_sample_events_find_the_number(handler, reference_predictor, event_name)
         assert 0 <= x <= label["width"] and 0 <= y <= label["height"]
     # Exactly what the served model gives for these bytes outside the handler: the event
     # parsing, decoding and mapping back to photo pixels add no error of their own.
-    direct = reference_predictor.predict(photo_bytes(SAMPLES[event_name])).corners
+    direct = reference_predictor.predict(photo_bytes(SAMPLES[event_name]),
+                                         threshold=reference_threshold).corners
     np.testing.assert_allclose(body["polygon"], direct, atol=0.01)
     # And on the true corners at the spec's 400-px scale: the reference cascade's accepted
     # answers have a held-out p95 of 1.4 px (training/reference/model_card.json), these two
