@@ -43,6 +43,10 @@ def parser() -> argparse.ArgumentParser:
     p = steps.add_parser("train", help="fit stage 1, the locator (400 x 400 whole photo)",
                          formatter_class=defaults)
     _training_options(p, epochs=40, batch_size=32, learning_rate=2e-3, patience=8)
+    p.add_argument("--hypotheses", type=int, choices=(1, 2), default=1,
+                   help="2: a second place the number may be, and which to try first")
+    p.add_argument("--frozen-blocks", type=int, default=0,
+                   help="the first N convolutional blocks keep --init-from's weights")
 
     p = steps.add_parser("train-refiner", help="fit stage 2, the refiner (the number's crop)",
                          formatter_class=defaults)
@@ -76,6 +80,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, type=Path, help="stage 1's run folder")
     p.add_argument("--refiner-run", type=Path, default=None,
                    help="the refiner's run folder (omit for a stage-1-only package)")
+    p.add_argument("--refiner-from", type=Path, default=None,
+                   help="or an earlier model.tar.gz whose refiner this package reuses as is")
     p.add_argument("--val", type=Path, default=None,
                    help="validation folder the refusal threshold is chosen on")
     p.add_argument("--test", required=True, type=Path, help="held-out labelled folder")
@@ -139,13 +145,16 @@ def _run(args) -> int:
 
         print(f"wrote {augment(args.source, args.out, args.copies, args.seed)}")
     elif args.step == "train":
+        from training.model import ModelConfig
         from training.train import TrainConfig, train
 
         config = TrainConfig(train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
                              out_dir=str(args.out), epochs=args.epochs,
                              batch_size=args.batch_size, learning_rate=args.learning_rate,
                              patience=args.patience, seed=args.seed,
-                             init_from=str(args.init_from or ""))
+                             init_from=str(args.init_from or ""),
+                             model=ModelConfig(hypotheses=args.hypotheses),
+                             frozen_blocks=args.frozen_blocks)
         for key, value in train(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":
@@ -170,7 +179,8 @@ def _run(args) -> int:
         from training.export import export
 
         export(args.run, args.test, args.version, notes=args.notes,
-               refiner_run=args.refiner_run, val_dir=args.val, report=tuple(args.report))
+               refiner_run=args.refiner_run, val_dir=args.val, report=tuple(args.report),
+               refiner_package=args.refiner_from)
     elif args.step == "publish":
         from training.publish import publish
 

@@ -11,12 +11,14 @@ import json
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 from certcorners import refine
+from certcorners.errors import ModelUnavailable
 from certcorners.model_card import (
     CARD_FILE,
     FLOAT_MODEL_FILE,
@@ -25,13 +27,13 @@ from certcorners.model_card import (
     REFINER_MODEL_FILE,
     sha256_file,
 )
-from certcorners.model_store import predictor_for
+from certcorners.model_store import open_package, predictor_for
 from certcorners.predictor import REFINE_PASSES, Predictor, _Network
 from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE
 
 from training.dataset import load_arrays
 from training.evaluate import evaluate, run_folder, summarize
-from training.model import multiply_accumulates
+from training.model import multiply_accumulates, output_size
 from training.refiner import CropConfig, load_crops
 
 KERAS_FILE = "model.keras"
@@ -53,8 +55,10 @@ def to_tflite(model: keras.Model, int8_weights: bool = False) -> bytes:
 
 
 def corner_deviation_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-corner distance between two sets of model outputs, in pixels of the 400 input."""
-    return np.linalg.norm((a - b).reshape(-1, 4, 2) * INPUT_SIZE, axis=-1)
+    """Per-corner distance between two sets of locator outputs [N, 8 or 17], in pixels of the
+    400 input (every hypothesis' corners; a two-hypothesis locator's logit is not a corner)."""
+    corners = (a - b)[:, : a.shape[1] // 8 * 8]
+    return np.linalg.norm(corners.reshape(-1, 4, 2) * INPUT_SIZE, axis=-1)
 
 
 def _run_tflite(path: Path, inputs: np.ndarray) -> np.ndarray:
@@ -106,17 +110,23 @@ def _refiner_parity(model: keras.Model, path: Path, crops: np.ndarray) -> dict:
 
 def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None,
            parity_photos: int = 200, notes: str = "", refiner_run: str | Path | None = None,
-           val_dir: str | Path | None = None, report: tuple = ()) -> Path:
+           val_dir: str | Path | None = None, report: tuple = (),
+           refiner_package: str | Path | None = None) -> Path:
     """Build run_dir/package/model.tar.gz from run_dir/model.keras (stage 1) and, when given,
-    refiner_run/model.keras (stage 2, with its refusal threshold chosen on `val_dir`);
-    returns its path. `report`: labelled folders measured for the card only (evaluation
-    sets such as a foreign renderer's photos): nothing is chosen on them."""
+    refiner_run/model.keras or the refiner of an earlier package `refiner_package` (stage 2,
+    with its refusal threshold chosen on `val_dir`); returns its path. `report`: labelled
+    folders measured for the card only (evaluation sets such as a foreign renderer's
+    photos): nothing is chosen on them."""
     run_dir, test_dir = Path(run_dir), Path(test_dir)
     if not (run_dir / KERAS_FILE).exists():
         raise ValueError(f"{run_dir} has no {KERAS_FILE}: train first")
+    if refiner_run is not None and refiner_package is not None:
+        raise ValueError("give a refiner run or a package to take the refiner from, not both")
     if refiner_run is not None and not (Path(refiner_run) / KERAS_FILE).exists():
         raise ValueError(f"{refiner_run} has no {KERAS_FILE}: train the refiner first")
-    if refiner_run is not None and val_dir is None:
+    if refiner_package is not None and not Path(refiner_package).is_file():
+        raise ValueError(f"{refiner_package} is not a model.tar.gz")
+    if (refiner_run is not None or refiner_package is not None) and val_dir is None:
         raise ValueError("a refiner needs val_dir: its threshold is chosen on validation data")
     package_dir = run_dir / "package"
     if package_dir.exists():
@@ -131,13 +141,19 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     inputs, _ = load_arrays(test_dir)
     inputs = inputs[:parity_photos]
     keras_out = model.predict(inputs.astype(np.float32) / 255.0, batch_size=32, verbose=0)
-    float_dev = corner_deviation_px(_run_tflite(package_dir / FLOAT_MODEL_FILE, inputs),
-                                    keras_out)
+    lite_out = _run_tflite(package_dir / FLOAT_MODEL_FILE, inputs)
+    float_dev = corner_deviation_px(lite_out, keras_out)
     if not float_dev.max() <= PARITY_TOLERANCE_PX:  # written so that NaN fails too
         raise RuntimeError(f"LiteRT and Keras disagree by {float_dev.max():.4f} px (limit "
                            f"{PARITY_TOLERANCE_PX}): the export is wrong")
     parity = {"photos": int(len(inputs)), "tolerance_px": PARITY_TOLERANCE_PX,
               "float32_max_px": round(float(float_dev.max()), 5)}
+    if keras_out.shape[1] == output_size(2):
+        logit_dev = np.abs(lite_out[:, 16] - keras_out[:, 16])
+        if not logit_dev.max() <= 1e-3:
+            raise RuntimeError(f"LiteRT and Keras disagree by {logit_dev.max():.5f} in the "
+                               "logit that orders the hypotheses: the export is wrong")
+        parity["float32_max_order_logit"] = round(float(logit_dev.max()), 6)
 
     int8_path = package_dir / INT8_MODEL_FILE
     int8_path.write_bytes(to_tflite(model, int8_weights=True))
@@ -150,40 +166,20 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         int8_path.unlink()
 
     refiner_card = {}
-    if refiner_run is not None:
-        refiner_model = keras.saving.load_model(Path(refiner_run) / KERAS_FILE, compile=False)
+    if refiner_run is not None or refiner_package is not None:
         refiner_path = package_dir / REFINER_MODEL_FILE
-        refiner_path.write_bytes(to_tflite(refiner_model))
-        crops, _ = load_crops(test_dir, CropConfig(seed=99))
-        parity["refiner"] = _refiner_parity(refiner_model, refiner_path, crops[:parity_photos])
+        if refiner_run is not None:
+            refiner_card = _refiner_from_run(Path(refiner_run), refiner_path, test_dir,
+                                             parity_photos)
+        else:
+            refiner_card = _refiner_from_package(Path(refiner_package), refiner_path)
+        parity["refiner"] = refiner_card.pop("parity")
         cascade = predictor_for(package_dir, {"refiner_model": REFINER_MODEL_FILE}, 1)
         records = run_folder(cascade, val_dir)
         confidence = np.array([r["confidence"] for r in records])
         has_number = np.array([r["example"].corners is not None for r in records])
-        refiner_card = {
-            "refiner_model": REFINER_MODEL_FILE,
-            "refine_passes": REFINE_PASSES,
-            "refiner_parameters": int(refiner_model.count_params()),
-            "refiner_multiply_accumulates": multiply_accumulates(refiner_model),
-            "refiner_input": {"shape": [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1],
-                              "dtype": "float32",
-                              "preprocessing": "the photo decoded once in grayscale (long side "
-                                               ">= 600 px where it has them), the guessed quad "
-                                               "(first pass: a number-shaped rectangle with "
-                                               "stage 1's centre, direction and width; later "
-                                               "passes: the previous answer) warped onto x "
-                                               "36-156, y 27-45 of a 192 x 72 crop, scaled to "
-                                               "[0, 1]"},
-            "refiner_output": {"shape": [1, refine.OUTPUT_SIZE],
-                               "meaning": "x / 192, y / 72 of the four corners in the crop's "
-                                          "own frame, then the logits of 'upside down' and "
-                                          "of 'a registration number is here'"},
-            "refiner_training": _json_or_empty(Path(refiner_run) / "train_config.json"),
-            "refiner_training_metrics": _json_or_empty(Path(refiner_run) /
-                                                       "train_metrics.json"),
-            "confidence_threshold_choice": {"dataset": str(val_dir), **choose_threshold(
-                confidence[has_number], confidence[~has_number])},
-        }
+        refiner_card["confidence_threshold_choice"] = {"dataset": str(val_dir), **choose_threshold(
+            confidence[has_number], confidence[~has_number])}
         refiner_card["confidence_threshold"] = refiner_card[
             "confidence_threshold_choice"]["threshold"]
         # Chosen on the first look's confidences; served, a refused answer gets the second
@@ -224,8 +220,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         "input": {"shape": [1, INPUT_SIZE, INPUT_SIZE, 1], "dtype": "float32",
                   "preprocessing": "EXIF transpose, grayscale, letterbox to 400 x 400 "
                                    "(aspect kept, centred, black margins), scale to [0, 1]"},
-        "output": {"shape": [1, 8], "meaning": "x, y of each corner as fractions of the "
-                                               "400-px input, in corner_order"},
+        "output": _locator_output(model.output_shape[-1]),
         "corner_order": list(CORNER_NAMES),
         "serving_model": FLOAT_MODEL_FILE,
         **refiner_card,
@@ -236,6 +231,68 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     }
     (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return write_package(package_dir, [*files, package_dir / CARD_FILE])
+
+
+_REFINER_INPUT = {
+    "shape": [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], "dtype": "float32",
+    "preprocessing": "the photo decoded once in grayscale (long side >= 600 px where it has "
+                     "them), the guessed quad (first pass: a number-shaped rectangle with stage "
+                     "1's centre, direction and width; later passes: the previous answer) "
+                     "warped onto x 36-156, y 27-45 of a 192 x 72 crop, scaled to [0, 1]"}
+_REFINER_OUTPUT = {
+    "shape": [1, refine.OUTPUT_SIZE],
+    "meaning": "x / 192, y / 72 of the four corners in the crop's own frame, then the logits "
+               "of 'upside down' and of 'a registration number is here'"}
+# What a package's card says of its refiner, carried over when another package reuses it.
+_REFINER_KEYS = ("refiner_parameters", "refiner_multiply_accumulates", "refiner_training",
+                 "refiner_training_metrics")
+
+
+def _refiner_from_run(refiner_run: Path, refiner_path: Path, test_dir: Path,
+                      parity_photos: int) -> dict:
+    """The refiner trained in `refiner_run`, exported to `refiner_path`, and its card entries
+    (with its parity check, under "parity")."""
+    refiner_model = keras.saving.load_model(refiner_run / KERAS_FILE, compile=False)
+    refiner_path.write_bytes(to_tflite(refiner_model))
+    crops, _ = load_crops(test_dir, CropConfig(seed=99))
+    return {"refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
+            "refiner_parameters": int(refiner_model.count_params()),
+            "refiner_multiply_accumulates": multiply_accumulates(refiner_model),
+            "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
+            "refiner_training": _json_or_empty(refiner_run / "train_config.json"),
+            "refiner_training_metrics": _json_or_empty(refiner_run / "train_metrics.json"),
+            "parity": _refiner_parity(refiner_model, refiner_path, crops[:parity_photos])}
+
+
+def _refiner_from_package(package: Path, refiner_path: Path) -> dict:
+    """The refiner of an earlier package, verified against its card as the function verifies
+    a package, copied to `refiner_path` byte for byte, and what that card said of it (its
+    parity was checked when it was exported; the same bytes need no new check)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "package"
+        try:
+            card = open_package(package, folder)
+        except ModelUnavailable as exc:
+            raise ValueError(f"{package}: {exc}") from exc
+        name = card.get("refiner_model")
+        if name is None:
+            raise ValueError(f"{package} has no refiner")
+        shutil.copyfile(folder / name, refiner_path)
+    return {"refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
+            **{key: card[key] for key in _REFINER_KEYS if key in card},
+            "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
+            "refiner_from_package": {"version": card.get("version"),
+                                     "sha256": card["files"][name]["sha256"]},
+            "parity": card.get("parity", {}).get("refiner", {})}
+
+
+def _locator_output(size: int) -> dict:
+    corners = "x, y of each corner as fractions of the 400-px input, in corner_order"
+    if size == output_size(1):
+        return {"shape": [1, size], "meaning": corners}
+    return {"shape": [1, size], "meaning": f"two hypotheses, A and B, each {corners}; then "
+            "the logit of 'A is the nearer': serving tries that one first and the other in "
+            "its second look"}
 
 
 def write_package(package_dir: Path, files: list[Path]) -> Path:

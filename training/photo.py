@@ -31,6 +31,13 @@ class Photo:
     flat_corners: np.ndarray | None = None  # the label before the card's bend (if any)
     fingers: tuple = ()  # outlines of the fingers drawn over the card
 
+    @property
+    def flat_card_corners(self) -> np.ndarray:
+        """The card's outline before any bend: its corners through `homography`."""
+        w, h = self.card.image.size
+        return apply_homography(self.homography, np.array([[0, 0], [w, 0], [w, h], [0, h]],
+                                                          dtype=np.float64))
+
 
 def _tilted_outline(rng: np.random.Generator, w: float, h: float) -> np.ndarray:
     """Card outline after an in-plane rotation and a camera tilt of up to 25 degrees."""

@@ -258,3 +258,121 @@ def test_a_fresh_run_starts_a_fresh_history(tmp_path):
     assert not (tmp_path / "history.csv").exists()
     checkpoint = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
     assert checkpoint.best is None  # no threshold: the first epoch is the best so far
+
+
+def test_two_hypotheses_loss_and_metrics_by_hand():
+    from training.train import (
+        ORDER_WEIGHT,
+        first_choice_error_px,
+        nearer_error_px,
+        two_hypotheses_loss,
+    )
+
+    number, twin = np.zeros(8, np.float32), np.full(8, 0.5, np.float32)
+    truth = np.stack([np.concatenate([number, twin])] * 2)
+    off_1, off_3 = np.array([0.01, 0] * 4, np.float32), np.array([0.03, 0] * 4, np.float32)
+    # Photo 1: A on the number (0.01 off in x: 4 px), B on the twin (0.03 off).
+    # Photo 2, the card read the other way up: A on the twin (0.01 off), B on the number
+    # (0.03 off: 12 px). The logit says "A is the number" (+2) for both.
+    a = np.stack([number + off_1, twin + off_1])
+    b = np.stack([twin + off_3, number + off_3])
+    output = np.concatenate([a, b, np.full((2, 1), 2.0, np.float32)], axis=1)
+    # Matched the cheaper way, both photos cost 0.005 + 0.015 (mean absolute error over 8);
+    # the logit is right for photo 1 and wrong for photo 2.
+    order = (np.log1p(np.exp(-2.0)) + np.log1p(np.exp(2.0))) / 2
+    assert float(two_hypotheses_loss(truth, output)) == pytest.approx(
+        0.02 + ORDER_WEIGHT * order, rel=1e-5)
+    # Served first: A both times, 4 px and (0.51, 0.5) * 400 away; the nearer: 4 and 12 px.
+    assert float(first_choice_error_px(truth, output)) == pytest.approx(
+        (4.0 + np.hypot(0.51, 0.5) * 400) / 2, rel=1e-4)
+    assert float(nearer_error_px(truth, output)) == pytest.approx(8.0, rel=1e-4)
+
+
+def test_a_second_hypothesis_is_added_to_a_trained_locator_without_moving_its_features(
+        trained_run, synthetic_set, tmp_path):
+    import keras
+
+    from training.model import feature_layers
+
+    run, _ = trained_run
+    config = TrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
+                         out_dir=str(tmp_path), epochs=1, batch_size=4,
+                         init_from=str(run / "model.keras"), frozen_blocks=6,
+                         model=ModelConfig(hypotheses=2))
+    metrics = train(config)
+    assert np.isfinite(metrics["val_first_choice_error_px"])
+    assert metrics["val_nearer_error_px"] <= metrics["val_first_choice_error_px"] + 1e-3
+    before = keras.saving.load_model(run / "model.keras", compile=False)
+    after = keras.saving.load_model(tmp_path / "model.keras", compile=False)
+    assert after.output_shape == (None, 17)
+    for layer in feature_layers(after, 6):
+        for old, new in zip(before.get_layer(layer.name).get_weights(), layer.get_weights(),
+                            strict=True):
+            np.testing.assert_array_equal(old, new)
+    # Exported, the package says what its 17 outputs are and LiteRT agrees with Keras.
+    export(tmp_path, synthetic_set, version="test-hypotheses", parity_photos=6)
+    card = json.loads((tmp_path / "package" / CARD_FILE).read_text())
+    assert card["output"]["shape"] == [1, 17] and "two hypotheses" in card["output"]["meaning"]
+    assert card["parity"]["float32_max_order_logit"] <= 1e-3
+    assert card["parity"]["float32_max_px"] <= PARITY_TOLERANCE_PX
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"frozen_blocks": 2}, "init_from"),
+    ({"frozen_blocks": 7, "init_from": __file__}, "0-6"),
+    ({"frozen_blocks": -1}, "0-6"),
+])
+def test_frozen_blocks_are_checked(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [{"hypotheses": 3}, {"hypotheses": 0},
+                                    {"alternative_units": 0}])
+def test_bad_locator_config_is_a_value_error(kwargs):
+    with pytest.raises(ValueError):
+        ModelConfig(**kwargs)
+
+
+def _card_in(package) -> dict:
+    with tarfile.open(package) as tar:
+        return json.loads(tar.extractfile(CARD_FILE).read())
+
+
+def test_a_new_locator_ships_with_an_earlier_package_s_refiner_byte_for_byte(
+        trained_run, synthetic_set, reference_package, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("package"))
+    package = export(run, synthetic_set, version="test-reuse", parity_photos=6,
+                     refiner_package=reference_package, val_dir=synthetic_set)
+    card, earlier = _card_in(package), _card_in(reference_package)
+    name = earlier["refiner_model"]
+    assert card["files"][name]["sha256"] == earlier["files"][name]["sha256"]
+    assert card["refiner_from_package"] == {"version": earlier["version"],
+                                            "sha256": earlier["files"][name]["sha256"]}
+    assert card["refiner_parameters"] == earlier["refiner_parameters"]
+    assert card["parity"]["refiner"] == earlier["parity"]["refiner"]
+    # The threshold is chosen anew, on this export's validation folder, for this locator.
+    assert card["confidence_threshold_choice"]["dataset"] == str(synthetic_set)
+    assert 0 < card["confidence_threshold"] <= 1
+    assert card["held_out_metrics"]["cascade"] is not None
+
+
+def test_a_refiner_to_reuse_must_be_a_package_with_one(trained_run, synthetic_set, tmp_path):
+    run, _ = trained_run
+    stage1_only = run / "package" / "model.tar.gz"
+    if not stage1_only.exists():
+        export(run, synthetic_set, version="test-3", parity_photos=6)
+    copy = tmp_path / "stage1-only.tar.gz"
+    copy.write_bytes(stage1_only.read_bytes())
+    corrupt = tmp_path / "corrupt.tar.gz"
+    corrupt.write_bytes(b"not a tarball")
+    for package, message in ((copy, "has no refiner"), (corrupt, "corrupt"),
+                             (tmp_path / "missing.tar.gz", "not a model.tar.gz")):
+        with pytest.raises(ValueError, match=message):
+            export(run, synthetic_set, refiner_package=package, val_dir=synthetic_set)
+    with pytest.raises(ValueError, match="not both"):
+        export(run, synthetic_set, refiner_package=copy, refiner_run=run,
+               val_dir=synthetic_set)
