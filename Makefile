@@ -48,15 +48,9 @@ REFINER_WIDE_WIDE_SHIFT ?= 14
 # phases' crops held.
 REFINER_RECT_EPOCHS ?= 3
 REFINER_RECT_SHARE ?= 0.5
-# Those phases made reference-20261122e (commit PREVIOUS_COMMIT). This package keeps its refiner
-# byte for byte and gives its locator a second hypothesis, heads only (make locator-two), so it
-# is made from that package, kept in git history, not from the phases again (~3 h here).
-PREVIOUS_COMMIT := 1a1fa8d
-STAGE1_TWO_EPOCHS ?= 8
-STAGE1_TWO_FROZEN ?= 4
-REFERENCE_VERSION ?= reference-20261201a
+REFERENCE_VERSION ?= reference-20261122e
 # The locator phase the package ships (README Accuracy: each phase's validation figures).
-STAGE1_RUN ?= locator-two
+STAGE1_RUN ?= locator-more-data
 REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores, one stage after the other. \
 	Stage 2, the refiner: $(REFINER_EPOCHS) epochs from scratch on crops of 8,000 photos of the \
 	realistic generator ($(REFINER_COPIES) guesses each plus one crop of other print) and of 2,000 \
@@ -67,10 +61,7 @@ REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores, one stage after 
 	locator (10,000 photos of the older generator, 36 epochs) fine-tuned $(STAGE1_EPOCHS) + \
 	$(STAGE1_MORE_EPOCHS) + $(STAGE1_THIRD_EPOCHS) + $(STAGE1_FOURTH_EPOCHS) epochs on those 8,000 \
 	photos, then $(STAGE1_MORE_DATA_EPOCHS) on them and 8,000 more (16,000 distinct realistic \
-	photos in all): reference-20261122e. Then its locator got a second hypothesis (where else \
-	the number may be, and which to try first), $(STAGE1_TWO_EPOCHS) epochs of its heads only \
-	on the first 8,000 photos, its convolutions as they were; the refiner is that package's, \
-	byte for byte. Figures and what limits them: README Accuracy.
+	photos in all). Figures and what limits them: README Accuracy.
 # Debian packages the generator draws on (README "Training data"): typefaces and photographic
 # textures. Not needed to serve, deploy or run the tests' serving half.
 TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-ttf \
@@ -91,7 +82,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-data reference-data-more locator locator-more locator-third locator-fourth locator-more-data locator-two refiner refiner-wide refiner-rect reference-model evaluate \
+	training-debs reference-data reference-data-more locator locator-more locator-third locator-fourth locator-more-data refiner refiner-wide refiner-rect reference-model evaluate \
 	openapi
 
 help:  ## list the targets
@@ -242,32 +233,18 @@ refiner-rect: refiner-wide  ## stage 2's third phase: crops cut as serving cuts 
 		--shift $(REFINER_WIDE_SHIFT) --wide-shift $(REFINER_WIDE_WIDE_SHIFT) \
 		--rectangles $(REFINER_RECT_SHARE)
 
-$(REFERENCE_RUN)/previous/model.tar.gz:
-	mkdir -p $(REFERENCE_RUN)/previous
-	git show $(PREVIOUS_COMMIT):training/reference/model.tar.gz > $@
-
-$(REFERENCE_RUN)/previous/model.keras: $(REFERENCE_RUN)/previous/model.tar.gz
-	tar -xzf $< -C $(REFERENCE_RUN)/previous model.keras
-	touch $@
-
-locator-two: reference-data $(REFERENCE_RUN)/previous/model.keras  ## stage 1 with a second hypothesis: reference-20261122e's locator, heads only (~3 min an epoch on 2 cores; resumes)
-	test -f $(REFERENCE_RUN)/locator-two/model.keras || $(PY) -m training train \
-		--train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
-		--out $(REFERENCE_RUN)/locator-two --epochs $(STAGE1_TWO_EPOCHS) --learning-rate 1e-3 \
-		--hypotheses 2 --frozen-blocks $(STAGE1_TWO_FROZEN) --init-from $(REFERENCE_RUN)/previous/model.keras
-
-reference-model: $(STAGE1_RUN) $(REFERENCE_RUN)/previous/model.tar.gz  ## the committed reference model (locator-two, and reference-20261122e's refiner)
+reference-model: refiner-rect $(STAGE1_RUN)  ## the committed reference model (2 CPU cores: ~3 h; one stage at a time: two at once thrash)
 	$(PY) -m training export --run $(REFERENCE_RUN)/$(STAGE1_RUN) \
-		--refiner-from $(REFERENCE_RUN)/previous/model.tar.gz \
+		--refiner-run $(REFERENCE_RUN)/refiner-rect \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
 		--version $(REFERENCE_VERSION) --notes "$(REFERENCE_NOTES)" $(FOREIGN_REPORT)
 	mkdir -p training/reference/evaluation
-	rm -rf training/reference/evaluation/* training/reference/evaluation-*
+	rm -rf training/reference/evaluation/* training/reference/evaluation-* \
+		training/reference/history*.csv training/reference/loss*.png
 	cp $(REFERENCE_RUN)/$(STAGE1_RUN)/package/model.tar.gz \
 		$(REFERENCE_RUN)/$(STAGE1_RUN)/package/model_card.json training/reference/
-	# The earlier phases' histories stay as committed (they made reference-20261122e).
-	for run in locator locator-more locator-third locator-fourth locator-more-data locator-two \
-		refiner refiner-wide refiner-rect; do [ -f $(REFERENCE_RUN)/$$run/history.csv ] || continue; \
+	for run in locator locator-more locator-third locator-fourth locator-more-data refiner \
+		refiner-wide refiner-rect; do [ -f $(REFERENCE_RUN)/$$run/history.csv ] || continue; \
 		cp $(REFERENCE_RUN)/$$run/history.csv training/reference/history-$$run.csv; \
 		cp $(REFERENCE_RUN)/$$run/loss.png training/reference/loss-$$run.png; done
 	cp $(REFERENCE_RUN)/$(STAGE1_RUN)/evaluation/* training/reference/evaluation/

@@ -43,10 +43,6 @@ def parser() -> argparse.ArgumentParser:
     p = steps.add_parser("train", help="fit stage 1, the locator (400 x 400 whole photo)",
                          formatter_class=defaults)
     _training_options(p, epochs=40, batch_size=32, learning_rate=2e-3, patience=8)
-    p.add_argument("--hypotheses", type=int, choices=(1, 2), default=1,
-                   help="2: a second place the number may be, and which to try first")
-    p.add_argument("--frozen-blocks", type=int, default=0,
-                   help="the first N convolutional blocks keep --init-from's weights")
 
     p = steps.add_parser("train-refiner", help="fit stage 2, the refiner (the number's crop)",
                          formatter_class=defaults)
@@ -145,16 +141,13 @@ def _run(args) -> int:
 
         print(f"wrote {augment(args.source, args.out, args.copies, args.seed)}")
     elif args.step == "train":
-        from training.model import ModelConfig
         from training.train import TrainConfig, train
 
         config = TrainConfig(train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
                              out_dir=str(args.out), epochs=args.epochs,
                              batch_size=args.batch_size, learning_rate=args.learning_rate,
                              patience=args.patience, seed=args.seed,
-                             init_from=str(args.init_from or ""),
-                             model=ModelConfig(hypotheses=args.hypotheses),
-                             frozen_blocks=args.frozen_blocks)
+                             init_from=str(args.init_from or ""))
         for key, value in train(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":

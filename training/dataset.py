@@ -28,7 +28,6 @@ from certcorners.labels import label_line
 from certcorners.preprocessing import (
     CORNER_NAMES,
     PREPROCESSING_VERSION,
-    Letterbox,
     corners_to_target,
     decode_scaled,
     letterbox_array,
@@ -69,7 +68,7 @@ def _synthesise(args: tuple[Path, int, int, bool]) -> str:
     name = f"{'n' if negative else ''}{index:06d}.jpg"
     (out_dir / name).write_bytes(photo.jpeg)
     extra = {"font": family(photo.card.font)} if photo.card is not None else {}
-    if photo.card is not None:  # the card's outline, unbent (what a second hypothesis needs)
+    if photo.card is not None:  # the card's outline, unbent: ground truth beside the label
         extra["card_corners"] = np.round(photo.flat_card_corners, 3).tolist()
     if photo.corners is None and photo.flat_corners is not None:  # a card, its number covered
         extra["covered_number"] = np.round(photo.flat_corners, 3).tolist()
@@ -259,40 +258,6 @@ def load_arrays(folder: str | Path, workers: int | None = None) -> tuple[np.ndar
         digest.update(f"{e.path.name}{e.width}{e.height}{e.corners.tobytes().hex()}".encode())
     return cached_arrays(folder / CACHE_FILE, digest.hexdigest(), _prepare, examples,
                          ("inputs", "targets"), workers)
-
-
-def card_twin(corners: np.ndarray, card_corners: np.ndarray) -> np.ndarray:
-    """Where the number would lie were the card turned 180 degrees in its own plane, named
-    in that card's reading frame: the corners (4, 2) taken into the card's frame (its
-    outline `card_corners`, spec order), turned about the card's centre, and back."""
-    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
-    card_to_photo = homography(unit, card_corners)
-    on_card = apply_homography(np.linalg.inv(card_to_photo), corners)
-    return apply_homography(card_to_photo, 1.0 - on_card)
-
-
-def twin_targets(folder: str | Path) -> np.ndarray:
-    """float32 [N, 8]: card_twin of each photo's number as the locator's outputs, in
-    load_arrays' order. A two-hypothesis locator learns the pair {number, twin}: a card
-    seen far from upright may not show which end is up, but it shows where the two are."""
-    folder = Path(folder)
-    rows = []
-    for e in read_examples(folder):
-        if e.corners is None:
-            continue
-        card = e.meta.get("card_corners")
-        if card is None:
-            raise ValueError(f"{folder}: {e.path.name} has no card_corners (labels written "
-                             "before they were recorded, or not generated): a two-hypothesis "
-                             "locator needs them")
-        try:
-            card = np.asarray(card, dtype=np.float64).reshape(4, 2)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{folder}: {e.path.name}'s card_corners are not four x, y "
-                             "points") from exc
-        twin = card_twin(e.corners, card)
-        rows.append(corners_to_target(twin, Letterbox.for_size(e.width, e.height)))
-    return np.stack(rows).astype(np.float32)
 
 
 # --- Augmenting users' own photos, keeping the corner names -----------------------------

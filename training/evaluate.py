@@ -81,7 +81,7 @@ def run_folder(predictor: Predictor, folder: str | Path,
         prediction = predictor.predict_decoded(decoded, threshold)
         records.append({"example": example, "located": prediction.located,
                         "corners": prediction.corners, "confidence": prediction.confidence,
-                        "turns": prediction.turns, "alternative": prediction.alternative})
+                        "turns": prediction.turns})
     return records
 
 
@@ -168,10 +168,7 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
             refused = [r["confidence"] < threshold for r in negatives]
             metrics["negatives_refused_share"] = round(float(np.mean(refused)), 4)
         metrics["answers_from_second_look"] = sum(
-            (r.get("turns", 0) != 0 or r.get("alternative", False))
-            and r["confidence"] >= threshold for r in records)
-        metrics["answers_from_alternative_hypothesis"] = sum(
-            r.get("alternative", False) and r["confidence"] >= threshold for r in records)
+            r.get("turns", 0) != 0 and r["confidence"] >= threshold for r in records)
     return metrics
 
 

@@ -33,7 +33,7 @@ from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE
 
 from training.dataset import load_arrays
 from training.evaluate import evaluate, run_folder, summarize
-from training.model import multiply_accumulates, output_size
+from training.model import multiply_accumulates
 from training.refiner import CropConfig, load_crops
 
 KERAS_FILE = "model.keras"
@@ -55,10 +55,8 @@ def to_tflite(model: keras.Model, int8_weights: bool = False) -> bytes:
 
 
 def corner_deviation_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per-corner distance between two sets of locator outputs [N, 8 or 17], in pixels of the
-    400 input (every hypothesis' corners; a two-hypothesis locator's logit is not a corner)."""
-    corners = (a - b)[:, : a.shape[1] // 8 * 8]
-    return np.linalg.norm(corners.reshape(-1, 4, 2) * INPUT_SIZE, axis=-1)
+    """Per-corner distance between two sets of model outputs, in pixels of the 400 input."""
+    return np.linalg.norm((a - b).reshape(-1, 4, 2) * INPUT_SIZE, axis=-1)
 
 
 def _run_tflite(path: Path, inputs: np.ndarray) -> np.ndarray:
@@ -141,19 +139,13 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     inputs, _ = load_arrays(test_dir)
     inputs = inputs[:parity_photos]
     keras_out = model.predict(inputs.astype(np.float32) / 255.0, batch_size=32, verbose=0)
-    lite_out = _run_tflite(package_dir / FLOAT_MODEL_FILE, inputs)
-    float_dev = corner_deviation_px(lite_out, keras_out)
+    float_dev = corner_deviation_px(_run_tflite(package_dir / FLOAT_MODEL_FILE, inputs),
+                                    keras_out)
     if not float_dev.max() <= PARITY_TOLERANCE_PX:  # written so that NaN fails too
         raise RuntimeError(f"LiteRT and Keras disagree by {float_dev.max():.4f} px (limit "
                            f"{PARITY_TOLERANCE_PX}): the export is wrong")
     parity = {"photos": int(len(inputs)), "tolerance_px": PARITY_TOLERANCE_PX,
               "float32_max_px": round(float(float_dev.max()), 5)}
-    if keras_out.shape[1] == output_size(2):
-        logit_dev = np.abs(lite_out[:, 16] - keras_out[:, 16])
-        if not logit_dev.max() <= 1e-3:
-            raise RuntimeError(f"LiteRT and Keras disagree by {logit_dev.max():.5f} in the "
-                               "logit that orders the hypotheses: the export is wrong")
-        parity["float32_max_order_logit"] = round(float(logit_dev.max()), 6)
 
     int8_path = package_dir / INT8_MODEL_FILE
     int8_path.write_bytes(to_tflite(model, int8_weights=True))
@@ -220,7 +212,8 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         "input": {"shape": [1, INPUT_SIZE, INPUT_SIZE, 1], "dtype": "float32",
                   "preprocessing": "EXIF transpose, grayscale, letterbox to 400 x 400 "
                                    "(aspect kept, centred, black margins), scale to [0, 1]"},
-        "output": _locator_output(model.output_shape[-1]),
+        "output": {"shape": [1, 8], "meaning": "x, y of each corner as fractions of the "
+                                               "400-px input, in corner_order"},
         "corner_order": list(CORNER_NAMES),
         "serving_model": FLOAT_MODEL_FILE,
         **refiner_card,
@@ -284,15 +277,6 @@ def _refiner_from_package(package: Path, refiner_path: Path) -> dict:
             "refiner_from_package": {"version": card.get("version"),
                                      "sha256": card["files"][name]["sha256"]},
             "parity": card.get("parity", {}).get("refiner", {})}
-
-
-def _locator_output(size: int) -> dict:
-    corners = "x, y of each corner as fractions of the 400-px input, in corner_order"
-    if size == output_size(1):
-        return {"shape": [1, size], "meaning": corners}
-    return {"shape": [1, size], "meaning": f"two hypotheses, A and B, each {corners}; then "
-            "the logit of 'A is the nearer': serving tries that one first and the other in "
-            "its second look"}
 
 
 def write_package(package_dir: Path, files: list[Path]) -> Path:

@@ -3,14 +3,6 @@
 Conv -> BatchNorm -> ReLU -> MaxPool blocks shrink the 400 x 400 grayscale input to a 6 x 6 x 96
 map; Flatten keeps where things are (a global pool would throw the position away); Dense(8)
 gives x, y of the four corners in spec order, as fractions of the 400-px input.
-
-With `hypotheses=2` the model also says where else the number may be. A card seen far from
-upright is often ambiguous to it between "this end is the top" and "the other end is": one
-answer trained on both lands halfway, in the card's middle, on neither number (the reference
-locator's worst misses). So a second head, beside the first, names another place, trained
-winner-takes-all (whichever of the two is nearer learns from a photo), and a logit says which
-of the two to try first. The output is then 17 values: hypothesis A (8), B (8), the logit of
-"A is the nearer"; `certcorners.predictor` orders them.
 """
 
 from __future__ import annotations
@@ -27,8 +19,6 @@ class ModelConfig:
     input_size: int = INPUT_SIZE
     filters: tuple[int, ...] = (8, 16, 24, 32, 48, 96)
     dropout: float = 0.0
-    hypotheses: int = 1
-    alternative_units: int = 32  # the hidden layer in front of hypothesis B and the logit
 
     def __post_init__(self):
         if self.input_size != INPUT_SIZE:
@@ -39,15 +29,6 @@ class ModelConfig:
             raise ValueError("at most 8 blocks: each halves the 400-px input")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.hypotheses not in (1, 2):
-            raise ValueError(f"hypotheses must be 1 or 2, got {self.hypotheses}")
-        if self.alternative_units < 1:
-            raise ValueError(f"alternative_units must be positive, got {self.alternative_units}")
-
-
-def output_size(hypotheses: int) -> int:
-    """The locator's outputs: 8 per hypothesis, plus the logit that orders two."""
-    return 8 if hypotheses == 1 else 8 * hypotheses + 1
 
 
 def build_model(config: ModelConfig | None = None) -> keras.Model:
@@ -65,24 +46,7 @@ def build_model(config: ModelConfig | None = None) -> keras.Model:
     # Start every corner at the centre of the input rather than far outside it.
     outputs = layers.Dense(8, bias_initializer=keras.initializers.Constant(0.5),
                            name="corners")(x)
-    if config.hypotheses == 2:
-        # The first hypothesis keeps the one-answer model's head ("corners"), so a trained
-        # one-answer locator starts this model where it was (train --init-from).
-        # The twin is not a linear read-out of features trained to find the number (a linear
-        # head from them missed it by 35 px: measured), so B has a hidden layer of its own.
-        hidden = layers.Dense(config.alternative_units, activation="relu",
-                              name="alternative_hidden")(x)
-        other = layers.Dense(8, bias_initializer=keras.initializers.Constant(0.5),
-                             name="alternative_corners")(hidden)
-        first = layers.Dense(1, name="first_is_nearer")(hidden)
-        outputs = layers.Concatenate(name="hypotheses")([outputs, other, first])
     return keras.Model(inputs, outputs, name="corner_regressor")
-
-
-def feature_layers(model: keras.Model, blocks: int) -> list:
-    """The layers with weights of the first `blocks` convolutional blocks."""
-    names = {f"{kind}{block}" for block in range(blocks) for kind in ("conv", "bn")}
-    return [layer for layer in model.layers if layer.name in names]
 
 
 def multiply_accumulates(model: keras.Model) -> int:

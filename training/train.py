@@ -16,8 +16,8 @@ import numpy as np
 from certcorners.preprocessing import INPUT_SIZE
 from keras import ops
 
-from training.dataset import load_arrays, twin_targets
-from training.model import ModelConfig, build_model, feature_layers
+from training.dataset import load_arrays
+from training.model import ModelConfig, build_model
 
 
 @dataclass(frozen=True)
@@ -57,91 +57,13 @@ class TrainConfig(RunConfig):
     """Stage 1, the locator."""
 
     model: ModelConfig = field(default_factory=ModelConfig)
-    # The first this many convolutional blocks keep the weights init_from gave them: the way
-    # to teach a trained locator a second hypothesis in a short run on a CPU.
-    frozen_blocks: int = 0
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0 <= self.frozen_blocks <= len(self.model.filters):
-            raise ValueError(f"frozen_blocks must be 0-{len(self.model.filters)} (the model's "
-                             f"blocks), got {self.frozen_blocks}")
-        if self.frozen_blocks and not self.init_from:
-            raise ValueError("frozen_blocks needs init_from: the weights to keep")
-
-
-def _corner_error_px_each(true, predicted):
-    diff = ops.reshape(predicted - true, (-1, 4, 2)) * INPUT_SIZE
-    return ops.mean(ops.sqrt(ops.sum(diff * diff, axis=-1) + 1e-12), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="certcorners")
 def corner_error_px(y_true, y_pred):
     """Mean Euclidean corner error in pixels of the 400-px input: the spec's metric scale."""
-    return ops.mean(_corner_error_px_each(y_true, y_pred))
-
-
-def _hypotheses_errors(y_true, y_pred):
-    """Mean absolute errors [N] of A and B against the number (P) and against its twin (Q):
-    y_true holds P and Q (8 each), y_pred A, B and the logit."""
-    p, q = y_true[:, :8], y_true[:, 8:16]
-    a, b = y_pred[:, :8], y_pred[:, 8:16]
-
-    def error(x, y):
-        return ops.mean(ops.abs(x - y), axis=-1)
-
-    return error(a, p), error(b, q), error(b, p), error(a, q)
-
-
-# The logit that orders the hypotheses counts this much beside the corners' loss.
-ORDER_WEIGHT = 0.01
-
-
-@keras.saving.register_keras_serializable(package="certcorners")
-def two_hypotheses_loss(y_true, y_pred):
-    """The pair {A, B} against the pair {the number, its twin}, matched the cheaper way (so
-    that a photo which does not show which end of the card is up costs nothing for the
-    naming of the pair), plus the logistic loss of the logit on "A is the number"."""
-    a_p, b_q, b_p, a_q = _hypotheses_errors(y_true, y_pred)
-    as_named, swapped = a_p + b_q, b_p + a_q
-    a_is_number = ops.cast(as_named <= swapped, y_pred.dtype)
-    order = ops.mean(ops.binary_crossentropy(a_is_number, y_pred[:, 16],
-                                             from_logits=True))
-    return ops.mean(ops.minimum(as_named, swapped)) + ORDER_WEIGHT * order
-
-
-@keras.saving.register_keras_serializable(package="certcorners")
-def first_choice_error_px(y_true, y_pred):
-    """corner_error_px of the hypothesis the logit puts first, against the number: stage 1's
-    answer as served."""
-    first = ops.where(y_pred[:, 16:17] >= 0, y_pred[:, :8], y_pred[:, 8:16])
-    return ops.mean(_corner_error_px_each(y_true[:, :8], first))
-
-
-@keras.saving.register_keras_serializable(package="certcorners")
-def nearer_error_px(y_true, y_pred):
-    """corner_error_px of whichever hypothesis is nearer the number: what the two offer the
-    refiner."""
-    return ops.mean(ops.minimum(_corner_error_px_each(y_true[:, :8], y_pred[:, :8]),
-                                _corner_error_px_each(y_true[:, :8], y_pred[:, 8:16])))
-
-
-def _start_from(model: keras.Model, path: str) -> None:
-    """Every layer of `model` that the saved model has by name and shape starts from it (all
-    of them for the same architecture; the features and the first hypothesis for a
-    two-hypothesis model made from a one-answer locator)."""
-    saved = {layer.name: layer for layer in keras.saving.load_model(path, compile=False).layers}
-    copied = 0
-    for layer in model.layers:
-        source = saved.get(layer.name)
-        if source is None or not layer.weights:
-            continue
-        weights = source.get_weights()
-        if [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:
-            layer.set_weights(weights)
-            copied += 1
-    if copied == 0:
-        raise ValueError(f"{path} shares no layer with this model: nothing to start from")
+    diff = ops.reshape(y_pred - y_true, (-1, 4, 2)) * INPUT_SIZE
+    return ops.mean(ops.sqrt(ops.sum(diff * diff, axis=-1) + 1e-12))
 
 
 class Batches(keras.utils.PyDataset):
@@ -269,32 +191,22 @@ def fit_callbacks(out: Path, patience: int, monitor: str = "val_loss") -> list:
     ]
 
 
-def _arrays_with_twins(folder: str, twins: bool) -> tuple[np.ndarray, np.ndarray]:
-    """load_arrays(folder); for two hypotheses each target followed by its card twin's."""
-    inputs, targets = load_arrays(folder)
-    return inputs, np.concatenate([targets, twin_targets(folder)], axis=1) if twins else targets
-
-
 def train(config: TrainConfig, datasets=None) -> dict:
     """Train and return the metrics. `datasets` = ((x_train, y_train), (x_val, y_val)) with
-    uint8 inputs [N, 400, 400, 1] and float targets [N, 8] (two hypotheses: [N, 16], the
-    number's and its card twin's, training.dataset.twin_targets); read from the config's
-    folders when None."""
-    two = config.model.hypotheses == 2
+    uint8 inputs [N, 400, 400, 1] and float targets [N, 8]; read from the config's folders
+    when None."""
     if datasets is None:
         if not config.train_dirs or not config.val_dir:
             raise ValueError("train_dirs and val_dir are required when no datasets are given")
-        parts = [_arrays_with_twins(d, two) for d in config.train_dirs]
+        parts = [load_arrays(d) for d in config.train_dirs]
         train_data = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-        val_data = _arrays_with_twins(config.val_dir, two)
+        val_data = load_arrays(config.val_dir)
     else:
         train_data, val_data = datasets
-    targets = 16 if two else 8
     for name, (x, y) in (("training", train_data), ("validation", val_data)):
-        if (len(x) == 0 or len(x) != len(y) or x.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 1)
-                or np.shape(y)[1:] != (targets,)):
-            raise ValueError(f"{name} data must be N x {INPUT_SIZE} x {INPUT_SIZE} x 1 with N x"
-                             f" {targets} targets, got {x.shape} and {np.shape(y)}")
+        if len(x) == 0 or len(x) != len(y) or x.shape[1:] != (INPUT_SIZE, INPUT_SIZE, 1):
+            raise ValueError(f"{name} data must be N x {INPUT_SIZE} x {INPUT_SIZE} x 1 with N"
+                             f" targets, got {x.shape} and {np.shape(y)}")
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -305,19 +217,15 @@ def train(config: TrainConfig, datasets=None) -> dict:
     with scope:
         model = build_model(config.model)
         if config.init_from:
-            _start_from(model, config.init_from)
-        for layer in feature_layers(model, config.frozen_blocks):
-            layer.trainable = False
+            model.set_weights(keras.saving.load_model(config.init_from,
+                                                      compile=False).get_weights())
         # Cosine decay over the planned run: a fixed budget ends at a low rate, and the
         # schedule resumes where it was because BackupAndRestore restores the step count.
         steps = config.epochs * math.ceil(len(train_data[0]) / (config.batch_size * replicas))
         schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps,
                                                           alpha=0.02)
-        if config.model.hypotheses == 1:
-            loss, metrics = "mean_absolute_error", [corner_error_px]
-        else:
-            loss, metrics = two_hypotheses_loss, [first_choice_error_px, nearer_error_px]
-        model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=metrics)
+        model.compile(optimizer=keras.optimizers.Adam(schedule),
+                      loss="mean_absolute_error", metrics=[corner_error_px])
     batch = config.batch_size * replicas
     callbacks = fit_callbacks(out, config.patience)
     started = time.perf_counter()
@@ -338,8 +246,7 @@ def train(config: TrainConfig, datasets=None) -> dict:
         "train_examples": int(len(train_data[0])),
         "val_examples": int(len(val_data[0])),
         "val_loss": float(evaluation["loss"]),
-        **{f"val_{name}": float(evaluation[name]) for name in
-           ("corner_error_px", "first_choice_error_px", "nearer_error_px") if name in evaluation},
+        "val_corner_error_px": float(evaluation["corner_error_px"]),
         "parameters": int(best.count_params()),
     }
     (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2))

@@ -44,9 +44,6 @@ SETTLED_PX = 1.0
 # 150 photos without a certificate through instead of 1; two agreeing let none more through.
 SECOND_LOOK_TURNS = (1, 3, 2)
 SECOND_LOOK_AGREEMENT_PX = 2.0
-# A locator with two hypotheses (training.model) names a second place the number may be: the
-# second look tries it first, then each turned view's two.
-ALTERNATIVE_ALONE = False
 
 
 @dataclass(frozen=True)
@@ -56,15 +53,6 @@ class Prediction:
     confidence: float | None  # None: the package has no refiner to judge it
     located: np.ndarray  # stage 1's corners, before refinement
     turns: int = 0  # quarter turns of the locator's view the answer came from (0: as is)
-    alternative: bool = False  # from the locator's second hypothesis, not its first
-
-
-@dataclass(frozen=True)
-class _Look:
-    corners: np.ndarray
-    confidence: float
-    turns: int
-    alternative: bool
 
 
 class _Network:
@@ -102,24 +90,16 @@ class Predictor:
         self.refine_passes = refine_passes
 
     def run(self, model_input: np.ndarray) -> np.ndarray:
-        """Stage 1 alone: [400, 400, 1] float32 in [0, 1] -> its outputs (8, or 17 for two
-        hypotheses: see hypotheses())."""
+        """Stage 1 alone: [400, 400, 1] float32 in [0, 1] -> its 8 outputs."""
         return self.locator.run(model_input)
 
     def locate(self, decoded: Decoded, turns: int = 0,
                canvas: np.ndarray | None = None) -> np.ndarray:
         """Stage 1's corners (4, 2) in photo pixels, from its view of the letterboxed photo
         turned `turns` quarter turns anticlockwise (`canvas`: that photo, if made already)."""
-        return self.locate_all(decoded, turns, canvas)[0]
-
-    def locate_all(self, decoded: Decoded, turns: int = 0,
-                   canvas: np.ndarray | None = None) -> list[np.ndarray]:
-        """locate()'s corners for each of the locator's hypotheses, the one it puts first
-        first."""
         canvas = self.canvas(decoded) if canvas is None else canvas
         output = self.run(np.ascontiguousarray(np.rot90(canvas, turns)))
-        return [output_to_corners(_unturned(h, turns), decoded.letterbox)
-                for h in hypotheses(output)]
+        return output_to_corners(_unturned(output, turns), decoded.letterbox)
 
     @staticmethod
     def canvas(decoded: Decoded) -> np.ndarray:
@@ -155,61 +135,39 @@ class Predictor:
         """The cascade's answer. With a refusal `threshold`, an answer below it gets the
         second look (SECOND_LOOK_TURNS); without one, the answer is the first look's."""
         canvas = self.canvas(decoded)
-        located, *alternatives = self.locate_all(decoded, canvas=canvas)
+        located = self.locate(decoded, canvas=canvas)
         if self.refiner is None:
             return Prediction(located, decoded.letterbox, None, located)
         corners, confidence = self.cascade(decoded, located, threshold)
+        turns = 0
         if threshold is not None and confidence < threshold:
-            second = self._second_look(decoded, canvas, threshold, alternatives)
+            second = self._second_look(decoded, canvas, threshold)
             if second is not None:
-                return Prediction(second.corners, decoded.letterbox, second.confidence,
-                                  located, second.turns, second.alternative)
-        return Prediction(corners, decoded.letterbox, confidence, located)
+                corners, confidence, turns = second
+        return Prediction(corners, decoded.letterbox, confidence, located, turns)
 
-    def _second_guesses(self, decoded: Decoded, canvas: np.ndarray,
-                        alternatives: list[np.ndarray]):
-        """(turns, is an alternative, quad) of the second look, made only as it asks."""
-        for quad in alternatives:
-            yield 0, True, quad
-        for turns in SECOND_LOOK_TURNS:
-            for rank, quad in enumerate(self.locate_all(decoded, turns, canvas)):
-                yield turns, rank > 0, quad
-
-    def _second_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float,
-                     alternatives: list[np.ndarray]) -> _Look | None:
-        """Two second guesses that the refiner accepts and that agree: the surer one."""
+    def _second_look(self, decoded: Decoded, canvas: np.ndarray,
+                     threshold: float) -> tuple[np.ndarray, float, int] | None:
+        """Two turned views that the refiner accepts and that agree: the surer one's answer."""
         scale = INPUT_SIZE / max(decoded.letterbox.width, decoded.letterbox.height)
         accepted = []
-        for turns, alternative, quad in self._second_guesses(decoded, canvas, alternatives):
-            corners, confidence = self.cascade(decoded, quad, threshold)
+        for turns in SECOND_LOOK_TURNS:
+            corners, confidence = self.cascade(decoded, self.locate(decoded, turns, canvas),
+                                              threshold)
             if confidence < threshold:
                 continue
-            look = _Look(corners, confidence, turns, alternative)
-            if ALTERNATIVE_ALONE and alternative and turns == 0:
-                return look
+            answer = (corners, confidence, turns)
             for other in accepted:
-                apart = np.linalg.norm(corners - other.corners, axis=1).max() * scale
+                apart = np.linalg.norm(corners - other[0], axis=1).max() * scale
                 if apart <= SECOND_LOOK_AGREEMENT_PX:
-                    return max(look, other, key=lambda a: a.confidence)
-            accepted.append(look)
+                    return max(answer, other, key=lambda a: a[1])
+            accepted.append(answer)
         return None
 
     def predict(self, image, max_pixels: int = DEFAULT_MAX_PIXELS,
                 threshold: float | None = None) -> Prediction:
         """Photo bytes or a PIL image -> the number's four corners in photo pixels."""
         return self.predict_decoded(decode(image, max_pixels), threshold)
-
-
-def hypotheses(output: np.ndarray) -> list[np.ndarray]:
-    """The locator's output -> the 8 outputs of each of its hypotheses, the one it puts first
-    first: 8 values are one; 17 are A, B and the logit of "A is the nearer"."""
-    output = np.asarray(output)
-    if output.shape == (8,):
-        return [output]
-    if output.shape != (17,):
-        raise ValueError(f"a locator answers 8 or 17 values, not {output.shape}")
-    a, b = output[:8], output[8:16]
-    return [a, b] if output[16] >= 0 else [b, a]
 
 
 def _unturned(output: np.ndarray, turns: int) -> np.ndarray:

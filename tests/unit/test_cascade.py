@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from certcorners.labels import corner_errors_400
-from certcorners.predictor import SETTLED_PX, _unturned, hypotheses
+from certcorners.predictor import SETTLED_PX, _unturned
 from certcorners.preprocessing import INPUT_SIZE, decode
 from PIL import Image
 
@@ -93,15 +93,14 @@ def test_a_refused_first_look_is_answered_by_two_agreeing_turned_views(
     """The locator's typical miss, simulated: its upright view lands away from the number
     (turned views look as they are). Refused as it stands, found by the second look."""
     threshold = 0.9998
-    real_locate_all = reference_predictor.locate_all
+    real_locate = reference_predictor.locate
 
     def upright_view_misses(decoded, turns=0, canvas=None):
-        located = real_locate_all(decoded, turns, canvas)
+        located = real_locate(decoded, turns, canvas)
         size = np.array([decoded.letterbox.width, decoded.letterbox.height])
-        return located if turns else [
-            quad + 0.3 * size * np.sign(0.5 * size - quad[0]) for quad in located]
+        return located if turns else located + 0.3 * size * np.sign(0.5 * size - located[0])
 
-    monkeypatch.setattr(reference_predictor, "locate_all", upright_view_misses)
+    monkeypatch.setattr(reference_predictor, "locate", upright_view_misses)
     found = 0
     for photo in held_out_photos:
         decoded = decode(photo.jpeg)
@@ -150,17 +149,3 @@ def test_an_accepted_answer_that_has_settled_takes_no_further_pass(
             assert len(passes) == reference_predictor.refine_passes
     # Most generated photos settle by the second pass: the stop is what serving does.
     assert settled >= len(held_out_photos) // 2, settled
-
-
-def test_a_two_hypothesis_locator_s_output_is_ordered_by_its_logit():
-    a, b = np.full(8, 0.25), np.full(8, 0.75)
-    first, second = hypotheses(np.concatenate([a, b, [0.7]]))
-    np.testing.assert_array_equal(first, a)
-    np.testing.assert_array_equal(second, b)
-    first, second = hypotheses(np.concatenate([a, b, [-0.7]]))
-    np.testing.assert_array_equal(first, b)
-    np.testing.assert_array_equal(second, a)
-    (only,) = hypotheses(a)  # a one-answer locator (every earlier package)
-    np.testing.assert_array_equal(only, a)
-    with pytest.raises(ValueError, match="8 or 17"):
-        hypotheses(np.zeros(9))
