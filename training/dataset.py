@@ -281,7 +281,7 @@ def _augment_one(image: Image.Image, corners: np.ndarray, rng: np.random.Generat
     # Light and camera.
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32) * rng.uniform(0.7, 1.3)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 1.5)))
+    image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 1.5))))
     noisy = np.asarray(image, dtype=np.float32) + rng.normal(0, rng.uniform(0, 6),
                                                              (h, w, 1)).astype(np.float32)
     image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))

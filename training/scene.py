@@ -402,7 +402,7 @@ def fingers(rng: np.random.Generator, image: Image.Image, card_outline: np.ndarr
         draw.ellipse((nail[0] - r * 0.55, nail[1] - r * 0.55, nail[0] + r * 0.55,
                       nail[1] + r * 0.55), fill=tuple(int(min(255, c + 30)) for c in colour)
                      + (255,))
-        layer = layer.filter(ImageFilter.GaussianBlur(max(0.8, r * 0.08)))
+        layer = layer.filter(ImageFilter.GaussianBlur(float(max(0.8, r * 0.08))))
         image.paste(layer, (int(left), int(top)), layer)
         drawn.append(np.vstack([outline, tip[None]]))
     return drawn
@@ -422,7 +422,7 @@ def object_shadow(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray
         d = np.array([np.cos(a), np.sin(a)]) * r
         draw.line((cx - d[0], cy - d[1], cx + d[0], cy + d[1]), fill=255,
                   width=max(1, int(r * rng.uniform(0.1, 0.4))))
-    mask = mask.filter(ImageFilter.GaussianBlur(rng.uniform(1, 6)))
+    mask = mask.filter(ImageFilter.GaussianBlur(float(rng.uniform(1, 6))))
     field = np.asarray(mask.resize(size, Image.Resampling.BILINEAR), np.float32) / 255
     return 1 - rng.uniform(0.15, 0.5) * field
 

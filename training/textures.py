@@ -95,7 +95,7 @@ def desk(rng, size):
             for line_y in np.arange(y + step, y + h - step, step):
                 draw.line((x + step, line_y, x + w - step, line_y), fill=(60, 60, 60),
                           width=int(rng.integers(1, 4)))
-    return image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 2)))
+    return image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 2))))
 
 
 def plain(rng, size):
