@@ -119,16 +119,11 @@ def _training_options(p, epochs, batch_size, learning_rate, patience) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    from training.publish import PublishError
-
     try:
         return _run(args)
     except ValueError as exc:  # bad arguments or data: say what, no traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except PublishError as exc:  # the bucket, the credentials or the version: one line
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
 
 
 def _run(args) -> int:
@@ -175,9 +170,15 @@ def _run(args) -> int:
                refiner_run=args.refiner_run, val_dir=args.val, report=tuple(args.report),
                refiner_package=args.refiner_from)
     elif args.step == "publish":
-        from training.publish import publish
+        # Imported here, not for every step: boto3 is needed to publish only (a GPU machine
+        # that generates and trains has none).
+        from training.publish import PublishError, publish
 
-        publish(args.package, args.bucket, args.prefix, args.version)
+        try:
+            publish(args.package, args.bucket, args.prefix, args.version)
+        except PublishError as exc:  # the bucket, the credentials or the version: one line
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     elif args.step == "demo":
         from training.dataset import generate
         from training.export import export

@@ -99,3 +99,22 @@ def test_cli_publish_without_credentials_is_one_line(tmp_path, capsys, monkeypat
     assert _cli("--package", str(_package(tmp_path)), "--bucket", "models") == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no AWS credentials") and "\n" not in err
+
+
+def test_the_steps_that_make_data_and_train_need_no_boto3(tmp_path):
+    """A GPU machine (tools/gpu/train.sh) has no boto3: only publish may import it."""
+    import subprocess
+    import sys
+
+    blocked = ("import sys; sys.modules['boto3'] = None; sys.modules['botocore'] = None; "
+               "from training.__main__ import main; sys.exit(main(sys.argv[1:]))")
+    out = tmp_path / "set"
+    done = subprocess.run([sys.executable, "-c", blocked, "generate", "--out", str(out),
+                           "--count", "1", "--workers", "1"], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (out / "labels.jsonl").exists()
+    refused = subprocess.run([sys.executable, "-c", blocked, "publish", "--package",
+                              str(out / "none.tar.gz"), "--bucket", "b"],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "boto3" in refused.stderr
