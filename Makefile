@@ -82,7 +82,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-data reference-data-more locator locator-more locator-third locator-fourth locator-more-data refiner refiner-wide refiner-rect reference-model evaluate \
+	training-debs reference-eval-data reference-data reference-data-more locator locator-more locator-third locator-fourth locator-more-data refiner refiner-wide refiner-rect reference-model gpu-pack gpu-export evaluate \
 	openapi
 
 help:  ## list the targets
@@ -167,11 +167,13 @@ training-debs:  ## Debian packages for the generator: fonts and photographic tex
 	else echo "install these Debian packages (or their equivalents, README 'Training data'):" \
 		"$(TRAINING_DEBS)"; fi
 
-reference-data: setup training-debs  ## generate the reference datasets (~45 min on 2 cores; resumes)
+reference-eval-data: setup training-debs  ## the validation and held-out sets alone (~8 min on 2 cores; resumes)
 	test -f $(REFERENCE_DATA)/val/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/val --count 500 --negatives 150 --seed 32
 	test -f $(REFERENCE_DATA)/test/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/test --count 500 --negatives 150 --seed 33
+
+reference-data: reference-eval-data  ## generate the reference datasets (~45 min on 2 cores; resumes)
 	test -f $(REFERENCE_DATA)/train/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/train --count 8000 --negatives 2000 --seed 31
 
@@ -249,6 +251,27 @@ reference-model: refiner-rect $(STAGE1_RUN)  ## the committed reference model (2
 		cp $(REFERENCE_RUN)/$$run/loss.png training/reference/loss-$$run.png; done
 	cp $(REFERENCE_RUN)/$(STAGE1_RUN)/evaluation/* training/reference/evaluation/
 	for d in $(REFERENCE_RUN)/$(STAGE1_RUN)/evaluation-*; do [ -d "$$d" ] && cp -r "$$d" training/reference/; done; true
+
+gpu-pack: setup training-debs  ## .gpu/ for a GPU machine (README "Training on a GPU machine"): Keras wheels, the generator's fonts and textures
+	PY=$(PY) bash tools/gpu/pack.sh
+
+# The files a GPU machine's tools/gpu/train.sh sent back (the device tool's files_at).
+FROM ?=
+GPU_RUN := runs/gpu/locator
+GPU_VERSION ?= $(shell date -u +%Y%m%d-%H%M)-gpu
+gpu-export: setup reference-eval-data  ## FROM=<its files>: a GPU-trained locator + the reference refiner -> runs/gpu/locator/package (evaluated)
+	@test -n "$(FROM)" && test -f "$(FROM)/model.keras" || { echo "FROM= must name the folder \
+		with the model.keras that tools/gpu/train.sh sent back"; exit 2; }
+	mkdir -p $(GPU_RUN)
+	cp $(FROM)/model.keras $(FROM)/history.csv $(FROM)/train_config.json \
+		$(FROM)/train_metrics.json $(GPU_RUN)/
+	train_dir=$$($(PY) -c 'import json, sys; print(json.load(open(sys.argv[1]))["train_dirs"][0])' \
+		$(FROM)/train_config.json) && mkdir -p $$train_dir && cp $(FROM)/dataset.json $$train_dir/
+	$(PY) -m training export --run $(GPU_RUN) --refiner-from $(MODEL) \
+		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test --version $(GPU_VERSION) \
+		--notes "The reference locator fine-tuned on a GPU machine by tools/gpu/train.sh \
+		(train_config.json: its data and schedule); the refiner is $(MODEL)'s, byte for byte." \
+		$(FOREIGN_REPORT)
 
 evaluate: setup  ## a model on any labelled folder: make evaluate DATA=../shared/foreign-eval/positives
 	$(PY) -m training evaluate --model $(MODEL) --data $(DATA) --out out/evaluate/$(notdir $(DATA))
