@@ -122,10 +122,10 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         raise ValueError("give a refiner run or a package to take the refiner from, not both")
     if refiner_run is not None and not (Path(refiner_run) / KERAS_FILE).exists():
         raise ValueError(f"{refiner_run} has no {KERAS_FILE}: train the refiner first")
-    if refiner_package is not None and not Path(refiner_package).is_file():
-        raise ValueError(f"{refiner_package} is not a model.tar.gz")
     if (refiner_run is not None or refiner_package is not None) and val_dir is None:
         raise ValueError("a refiner needs val_dir: its threshold is chosen on validation data")
+    # Read before anything is written: a wrong package must not cost the last export.
+    reused = None if refiner_package is None else _refiner_from_package(Path(refiner_package))
     package_dir = run_dir / "package"
     if package_dir.exists():
         shutil.rmtree(package_dir)  # nothing of an earlier export may slip into this one
@@ -164,7 +164,8 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
             refiner_card = _refiner_from_run(Path(refiner_run), refiner_path, test_dir,
                                              parity_photos)
         else:
-            refiner_card = _refiner_from_package(Path(refiner_package), refiner_path)
+            refiner_bytes, refiner_card = reused
+            refiner_path.write_bytes(refiner_bytes)
         parity["refiner"] = refiner_card.pop("parity")
         cascade = predictor_for(package_dir, {"refiner_model": REFINER_MODEL_FILE}, 1)
         records = run_folder(cascade, val_dir)
@@ -257,10 +258,12 @@ def _refiner_from_run(refiner_run: Path, refiner_path: Path, test_dir: Path,
             "parity": _refiner_parity(refiner_model, refiner_path, crops[:parity_photos])}
 
 
-def _refiner_from_package(package: Path, refiner_path: Path) -> dict:
+def _refiner_from_package(package: Path) -> tuple[bytes, dict]:
     """The refiner of an earlier package, verified against its card as the function verifies
-    a package, copied to `refiner_path` byte for byte, and what that card said of it (its
-    parity was checked when it was exported; the same bytes need no new check)."""
+    a package, and the card entries it brings (its parity was checked when it was exported;
+    the same bytes need no new check)."""
+    if not package.is_file():
+        raise ValueError(f"{package} is not a model.tar.gz")
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "package"
         try:
@@ -270,13 +273,14 @@ def _refiner_from_package(package: Path, refiner_path: Path) -> dict:
         name = card.get("refiner_model")
         if name is None:
             raise ValueError(f"{package} has no refiner")
-        shutil.copyfile(folder / name, refiner_path)
-    return {"refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
-            **{key: card[key] for key in _REFINER_KEYS if key in card},
-            "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
-            "refiner_from_package": {"version": card.get("version"),
-                                     "sha256": card["files"][name]["sha256"]},
-            "parity": card.get("parity", {}).get("refiner", {})}
+        refiner_bytes = (folder / name).read_bytes()
+    return refiner_bytes, {
+        "refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
+        **{key: card[key] for key in _REFINER_KEYS if key in card},
+        "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
+        "refiner_from_package": {"version": card.get("version"),
+                                 "sha256": card["files"][name]["sha256"]},
+        "parity": card.get("parity", {}).get("refiner", {})}
 
 
 def write_package(package_dir: Path, files: list[Path]) -> Path:

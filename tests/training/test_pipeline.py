@@ -299,6 +299,8 @@ def test_a_refiner_to_reuse_must_be_a_package_with_one(trained_run, synthetic_se
                              (tmp_path / "missing.tar.gz", "not a model.tar.gz")):
         with pytest.raises(ValueError, match=message):
             export(run, synthetic_set, refiner_package=package, val_dir=synthetic_set)
+        # Refused before anything was written: the last export is still there.
+        assert stage1_only.read_bytes() == copy.read_bytes()
     with pytest.raises(ValueError, match="not both"):
         export(run, synthetic_set, refiner_package=copy, refiner_run=run,
                val_dir=synthetic_set)
