@@ -161,12 +161,11 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     if refiner_run is not None or refiner_package is not None:
         refiner_path = package_dir / REFINER_MODEL_FILE
         if refiner_run is not None:
-            refiner_card = _refiner_from_run(Path(refiner_run), refiner_path, test_dir,
-                                             parity_photos)
+            refiner_card, parity["refiner"] = _refiner_from_run(
+                Path(refiner_run), refiner_path, test_dir, parity_photos)
         else:
-            refiner_bytes, refiner_card = reused
+            refiner_bytes, refiner_card, parity["refiner"] = reused
             refiner_path.write_bytes(refiner_bytes)
-        parity["refiner"] = refiner_card.pop("parity")
         cascade = predictor_for(package_dir, {"refiner_model": REFINER_MODEL_FILE}, 1)
         records = run_folder(cascade, val_dir)
         confidence = np.array([r["confidence"] for r in records])
@@ -243,25 +242,25 @@ _REFINER_KEYS = ("refiner_parameters", "refiner_multiply_accumulates", "refiner_
 
 
 def _refiner_from_run(refiner_run: Path, refiner_path: Path, test_dir: Path,
-                      parity_photos: int) -> dict:
-    """The refiner trained in `refiner_run`, exported to `refiner_path`, and its card entries
-    (with its parity check, under "parity")."""
+                      parity_photos: int) -> tuple[dict, dict]:
+    """The refiner trained in `refiner_run`, exported to `refiner_path`: its card entries and
+    its parity check."""
     refiner_model = keras.saving.load_model(refiner_run / KERAS_FILE, compile=False)
     refiner_path.write_bytes(to_tflite(refiner_model))
     crops, _ = load_crops(test_dir, CropConfig(seed=99))
-    return {"refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
-            "refiner_parameters": int(refiner_model.count_params()),
-            "refiner_multiply_accumulates": multiply_accumulates(refiner_model),
-            "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
-            "refiner_training": _json_or_empty(refiner_run / "train_config.json"),
-            "refiner_training_metrics": _json_or_empty(refiner_run / "train_metrics.json"),
-            "parity": _refiner_parity(refiner_model, refiner_path, crops[:parity_photos])}
+    entries = {"refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
+               "refiner_parameters": int(refiner_model.count_params()),
+               "refiner_multiply_accumulates": multiply_accumulates(refiner_model),
+               "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
+               "refiner_training": _json_or_empty(refiner_run / "train_config.json"),
+               "refiner_training_metrics": _json_or_empty(refiner_run / "train_metrics.json")}
+    return entries, _refiner_parity(refiner_model, refiner_path, crops[:parity_photos])
 
 
-def _refiner_from_package(package: Path) -> tuple[bytes, dict]:
+def _refiner_from_package(package: Path) -> tuple[bytes, dict, dict]:
     """The refiner of an earlier package, verified against its card as the function verifies
-    a package, and the card entries it brings (its parity was checked when it was exported;
-    the same bytes need no new check)."""
+    a package: its bytes, the card entries it brings, and the parity check that card records
+    (made when it was exported; the same bytes need no new one)."""
     if not package.is_file():
         raise ValueError(f"{package} is not a model.tar.gz")
     with tempfile.TemporaryDirectory() as scratch:
@@ -280,7 +279,7 @@ def _refiner_from_package(package: Path) -> tuple[bytes, dict]:
         "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
         "refiner_from_package": {"version": card.get("version"),
                                  "sha256": card["files"][name]["sha256"]},
-        "parity": card.get("parity", {}).get("refiner", {})}
+    }, card.get("parity", {}).get("refiner", {})
 
 
 def write_package(package_dir: Path, files: list[Path]) -> Path:
