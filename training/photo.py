@@ -34,9 +34,12 @@ class Photo:
     @property
     def flat_card_corners(self) -> np.ndarray:
         """The card's outline before any bend: its corners through `homography`."""
-        w, h = self.card.image.size
-        return apply_homography(self.homography, np.array([[0, 0], [w, 0], [w, h], [0, h]],
-                                                          dtype=np.float64))
+        return apply_homography(self.homography, _rect(*self.card.image.size))
+
+
+def _rect(width: float, height: float) -> np.ndarray:
+    """The corners of a width x height rectangle at the origin, in spec order."""
+    return np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
 
 
 def _tilted_outline(rng: np.random.Generator, w: float, h: float) -> np.ndarray:
@@ -141,7 +144,7 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
     size = size or _photo_size(rng)
     card_w, card_h = card.image.size
     outline = _place(rng, _tilted_outline(rng, card_w, card_h), size)
-    card_rect = np.array([[0, 0], [card_w, 0], [card_w, card_h], [0, card_h]], dtype=np.float64)
+    card_rect = _rect(card_w, card_h)
 
     art = scene.wear(rng, card.image, card.number_box, everything)
     if hide_number:

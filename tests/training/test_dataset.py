@@ -96,6 +96,7 @@ def test_empty_folder_is_reported(tmp_path):
 def test_generated_labels_record_the_card_s_outline_around_its_number(synthetic_set):
     from certcorners.geometry import apply_homography, homography
 
+    from training.card import CARD_H_MM, CARD_W_MM
     from training.photo import synthetic_photo
 
     seed = json.loads((synthetic_set / "dataset.json").read_text())["seed"]
@@ -110,6 +111,6 @@ def test_generated_labels_record_the_card_s_outline_around_its_number(synthetic_
         # take the printer's shift, the cap-height jitter and a curled card's label.
         unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64)
         on_card = apply_homography(np.linalg.inv(homography(unit, outline)), example.corners)
-        x_mm, y_mm = on_card[:, 0] * 85.6, on_card[:, 1] * 53.98
+        x_mm, y_mm = on_card[:, 0] * CARD_W_MM, on_card[:, 1] * CARD_H_MM
         assert 6.0 < x_mm[0] < 10.0 and 10.5 < y_mm[0] < 14.5, (x_mm, y_mm)
         assert 14.0 < y_mm[3] < 17.5 and x_mm[1] > x_mm[0] + 10, (x_mm, y_mm)
