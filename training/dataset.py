@@ -32,8 +32,10 @@ from certcorners.preprocessing import (
     decode_scaled,
     letterbox_array,
 )
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageOps
 from tqdm import tqdm
+
+from training import textures
 
 LABELS_FILE = "labels.jsonl"
 CACHE_FILE = "inputs-400.npz"
@@ -281,7 +283,7 @@ def _augment_one(image: Image.Image, corners: np.ndarray, rng: np.random.Generat
     # Light and camera.
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32) * rng.uniform(0.7, 1.3)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
-    image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 1.5))))
+    image = textures.blurred(image, rng.uniform(0, 1.5))
     noisy = np.asarray(image, dtype=np.float32) + rng.normal(0, rng.uniform(0, 6),
                                                              (h, w, 1)).astype(np.float32)
     image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))

@@ -12,7 +12,7 @@ import numpy as np
 from certcorners.geometry import apply_homography, homography
 from PIL import Image, ImageDraw, ImageFilter
 
-from training import scene
+from training import scene, textures
 from training.card import Card, render_card
 
 ASPECTS = (4 / 3, 3 / 2, 16 / 9, 1200 / 847)
@@ -105,7 +105,7 @@ def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.nda
         poly = [base - edge * reach, base + edge * reach, base + edge * reach + normal * reach,
                 base - edge * reach + normal * reach]
         ImageDraw.Draw(shadow).polygon([tuple(p) for p in poly], fill=255)
-        shadow = shadow.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.6, 5))))
+        shadow = textures.blurred(shadow, rng.uniform(0.6, 5))
         gain = gain * (1 - rng.uniform(0.15, 0.45) * np.asarray(shadow, np.float32) / 255)
     gain_field = np.asarray(Image.fromarray(gain.astype(np.float32)).resize(
         (w, h), Image.Resampling.BILINEAR), dtype=np.float32)
@@ -189,7 +189,7 @@ def _camera(rng: np.random.Generator, image: Image.Image, everything: bool = Fal
     sometimes a second compression, as when a photo is shared)."""
     blur = rng.uniform(0, 1.5)
     if rng.random() < 0.7:
-        image = image.filter(ImageFilter.GaussianBlur(float(blur)))
+        image = textures.blurred(image, blur)
     else:
         image = _motion_blur(image, blur, rng.uniform(0, np.pi))
     pixels = np.asarray(image, dtype=np.float32)

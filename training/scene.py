@@ -18,7 +18,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 from training import textures
 
@@ -253,7 +253,7 @@ def _paste_rotated(rng, canvas: Image.Image, item: Image.Image, centre) -> np.nd
     # The drop shadow is soft anyway: blur it at a quarter of the resolution.
     small = alpha.resize((max(1, alpha.width // 4), max(1, alpha.height // 4)),
                          Image.Resampling.BILINEAR)
-    shadow = small.filter(ImageFilter.GaussianBlur(max(1, rotated.width // 240))).resize(
+    shadow = textures.blurred(small, max(1, rotated.width // 240)).resize(
         alpha.size, Image.Resampling.BILINEAR)
     offset = int(rng.uniform(2, 10))
     dark = Image.new("RGBA", rotated.size, (0, 0, 0, 90))
@@ -324,7 +324,7 @@ def wear(rng: np.random.Generator, card: Image.Image, keep_clear: tuple,
         a = rng.uniform(0, np.pi)
         draw.line((cx, cy, cx + length * np.cos(a), cy + length * np.sin(a)),
                   fill=(255, 255, 255, int(rng.integers(30, 90))), width=1)
-    overlay = overlay.filter(ImageFilter.GaussianBlur(0.7))
+    overlay = textures.blurred(overlay, 0.7)
     alpha = card.getchannel("A")
     worn = Image.alpha_composite(card, overlay)
     worn.putalpha(alpha)
@@ -402,7 +402,7 @@ def fingers(rng: np.random.Generator, image: Image.Image, card_outline: np.ndarr
         draw.ellipse((nail[0] - r * 0.55, nail[1] - r * 0.55, nail[0] + r * 0.55,
                       nail[1] + r * 0.55), fill=tuple(int(min(255, c + 30)) for c in colour)
                      + (255,))
-        layer = layer.filter(ImageFilter.GaussianBlur(float(max(0.8, r * 0.08))))
+        layer = textures.blurred(layer, max(0.8, r * 0.08))
         image.paste(layer, (int(left), int(top)), layer)
         drawn.append(np.vstack([outline, tip[None]]))
     return drawn
@@ -422,7 +422,7 @@ def object_shadow(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray
         d = np.array([np.cos(a), np.sin(a)]) * r
         draw.line((cx - d[0], cy - d[1], cx + d[0], cy + d[1]), fill=255,
                   width=max(1, int(r * rng.uniform(0.1, 0.4))))
-    mask = mask.filter(ImageFilter.GaussianBlur(float(rng.uniform(1, 6))))
+    mask = textures.blurred(mask, rng.uniform(1, 6))
     field = np.asarray(mask.resize(size, Image.Resampling.BILINEAR), np.float32) / 255
     return 1 - rng.uniform(0.15, 0.5) * field
 

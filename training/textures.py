@@ -95,7 +95,13 @@ def desk(rng, size):
             for line_y in np.arange(y + step, y + h - step, step):
                 draw.line((x + step, line_y, x + w - step, line_y), fill=(60, 60, 60),
                           width=int(rng.integers(1, 4)))
-    return image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0, 2))))
+    return blurred(image, rng.uniform(0, 2))
+
+
+def blurred(image: Image.Image, radius) -> Image.Image:
+    """A Gaussian blur of any real radius: Pillow 13 rejects NumPy floats as radii (12, the
+    locked one, takes them), and the generator draws most radii from NumPy."""
+    return image.filter(ImageFilter.GaussianBlur(float(radius)))
 
 
 def plain(rng, size):
