@@ -81,7 +81,7 @@ def run_folder(predictor: Predictor, folder: str | Path,
         prediction = predictor.predict_decoded(decoded, threshold)
         records.append({"example": example, "located": prediction.located,
                         "corners": prediction.corners, "confidence": prediction.confidence,
-                        "turns": prediction.turns})
+                        "turns": prediction.turns, "searched": prediction.searched})
     return records
 
 
@@ -168,7 +168,10 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
             refused = [r["confidence"] < threshold for r in negatives]
             metrics["negatives_refused_share"] = round(float(np.mean(refused)), 4)
         metrics["answers_from_second_look"] = sum(
-            r.get("turns", 0) != 0 and r["confidence"] >= threshold for r in records)
+            r.get("turns", 0) != 0 and not r.get("searched") and r["confidence"] >= threshold
+            for r in records)
+        metrics["answers_from_search"] = sum(
+            bool(r.get("searched")) and r["confidence"] >= threshold for r in records)
     return metrics
 
 
@@ -226,5 +229,6 @@ def report(metrics: dict) -> str:
                      f"{metrics['negatives_refused_share']:.1%}")
     if "answers_from_second_look" in metrics:
         lines.append(f"  answers accepted from the second look (turned views): "
-                     f"{metrics['answers_from_second_look']}")
+                     f"{metrics['answers_from_second_look']}, from the search around the "
+                     f"looks: {metrics.get('answers_from_search', 0)}")
     return "\n".join(lines)

@@ -29,6 +29,17 @@ OUTPUT_SIZE = 10
 # A registration number's box is about six times as wide as tall (training labels: median
 # 6.1, 90 % within 5.0-7.0).
 NUMBER_ASPECT = 6.0
+# Where else the number may be when no look is accepted, around a look's quad: steps along
+# and across its direction in number widths, and the quad itself turned (degrees). The refiner
+# finds the number from a guess up to ~0.6 widths off along it, ~0.5 across, turned <= 20
+# degrees or scaled 0.6-1.5 times (measured on validation), so this grid leaves no gap within
+# a width of the quad.
+SEARCH_STEPS = tuple((along, across, 0.0) for along in (-1.0, 0.0, 1.0)
+                     for across in (-0.6, 0.0, 0.6) if (along, across) != (0.0, 0.0)
+                     ) + ((0.0, 0.0, 30.0), (0.0, 0.0, -30.0))
+# The width a searched rectangle gets, at the 400-px scale: the locator's misses are often
+# shrunk to a fraction of the number; numbers measure 34-81 px (1-99 %, validation labels).
+SEARCH_WIDTH_400 = (50.0, 80.0)
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,34 @@ def first_guess(quad: np.ndarray) -> np.ndarray:
     width = float(np.linalg.norm(along))
     if not np.isfinite(width) or width == 0:
         return quad
-    x_axis = along / width
+    return number_rectangle(centre, along / width, width)
+
+
+def number_rectangle(centre: np.ndarray, x_axis: np.ndarray, width: float) -> np.ndarray:
+    """The quad of a number `width` long centred on `centre`, reading along the unit vector
+    `x_axis`, NUMBER_ASPECT times as wide as tall."""
     y_axis = np.array([-x_axis[1], x_axis[0]])  # image y points down: +90 degrees is "below"
     half_x, half_y = x_axis * width / 2, y_axis * width / NUMBER_ASPECT / 2
     return np.array([centre - half_x - half_y, centre + half_x - half_y,
                      centre + half_x + half_y, centre - half_x + half_y])
+
+
+def neighbours(quad: np.ndarray, px_per_400: float) -> list[np.ndarray]:
+    """Number-shaped rectangles at SEARCH_STEPS around a quad, SEARCH_WIDTH_400 wide (photo
+    pixels; `px_per_400`: photo pixels per pixel at the 400-px scale)."""
+    rectangle = first_guess(quad)
+    centre = rectangle.mean(axis=0)
+    top = rectangle[1] - rectangle[0]
+    width = float(np.linalg.norm(top))
+    if not np.isfinite(width) or width == 0:
+        return []
+    low, high = (w * px_per_400 for w in SEARCH_WIDTH_400)
+    x_axis, width = top / width, min(max(width, low), high)
+    y_axis = np.array([-x_axis[1], x_axis[0]])
+    return [number_rectangle(centre + width * (along * x_axis + across * y_axis),
+                             x_axis * np.cos(np.radians(degrees))
+                             + y_axis * np.sin(np.radians(degrees)), width)
+            for along, across, degrees in SEARCH_STEPS]
 
 
 def crop_homography(quad: np.ndarray) -> np.ndarray:

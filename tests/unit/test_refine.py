@@ -128,3 +128,42 @@ def test_the_first_crop_is_cut_around_a_number_shaped_rectangle_where_stage_1_pu
         direction = (guess[1] - guess[0]) / width
         np.testing.assert_allclose(direction, along / np.linalg.norm(along), atol=1e-9)
         assert np.dot(guess[3] - guess[0], down) > 0
+
+
+def test_the_search_guesses_lie_a_number_s_width_around_a_look_s_quad():
+    centre, px_per_400 = np.array([600.0, 400.0]), 3.0
+    half = 30.0 * px_per_400  # _quad_around takes half sizes: a number 60 px wide at 400 px
+    number = _quad_around(centre, 30, (half, half / refine.NUMBER_ASPECT))
+    along = (number[1] - number[0]) / np.linalg.norm(number[1] - number[0])
+    across = np.array([-along[1], along[0]])
+    guesses = refine.neighbours(number, px_per_400)
+    assert len(guesses) == len(refine.SEARCH_STEPS)
+    width = 60.0 * px_per_400
+    for guess, (steps_along, steps_across, degrees) in zip(guesses, refine.SEARCH_STEPS,
+                                                           strict=True):
+        assert refine.is_plausible(guess, (1600, 1200))
+        offset = guess.mean(axis=0) - centre
+        np.testing.assert_allclose([offset @ along, offset @ across],
+                                   [steps_along * width, steps_across * width], atol=1e-6)
+        top = guess[1] - guess[0]
+        np.testing.assert_allclose(np.linalg.norm(top), width, rtol=1e-9)
+        np.testing.assert_allclose(np.linalg.norm(top) / np.linalg.norm(guess[3] - guess[0]),
+                                   refine.NUMBER_ASPECT)
+        turn = np.degrees(np.arctan2(top @ across, top @ along))
+        np.testing.assert_allclose(turn, degrees, atol=1e-6)
+    # Every place within a width along and 0.6 across is searched, and the quad turned too.
+    places = {(a, c) for a, c, _ in refine.SEARCH_STEPS}
+    assert places == {(a, c) for a in (-1.0, 0.0, 1.0) for c in (-0.6, 0.0, 0.6)}
+    assert {d for _, _, d in refine.SEARCH_STEPS} >= {-30.0, 0.0, 30.0}
+
+
+def test_a_shrunk_or_swollen_quad_is_searched_at_a_number_s_width():
+    px_per_400 = 2.0
+    low, high = refine.SEARCH_WIDTH_400
+    for width_400, expected in ((8.0, low), (60.0, 60.0), (300.0, high)):
+        half = width_400 * px_per_400 / 2
+        quad = _quad_around(np.array([500.0, 300.0]), -70, (half, half / 6))
+        for guess in refine.neighbours(quad, px_per_400):
+            np.testing.assert_allclose(np.linalg.norm(guess[1] - guess[0]),
+                                       expected * px_per_400, rtol=1e-9)
+    assert refine.neighbours(np.full((4, 2), 5.0), px_per_400) == []  # no direction: no search
