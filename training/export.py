@@ -241,6 +241,13 @@ _REFINER_KEYS = ("refiner_parameters", "refiner_multiply_accumulates", "refiner_
                  "refiner_training_metrics")
 
 
+def _refiner_entries(**about_this_refiner) -> dict:
+    """The card's refiner entries: what every refiner of this code shares, then its own."""
+    return {"refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
+            "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
+            **about_this_refiner}
+
+
 def _refiner_from_run(refiner_run: Path, refiner_path: Path, test_dir: Path,
                       parity_photos: int) -> tuple[dict, dict]:
     """The refiner trained in `refiner_run`, exported to `refiner_path`: its card entries and
@@ -248,12 +255,11 @@ def _refiner_from_run(refiner_run: Path, refiner_path: Path, test_dir: Path,
     refiner_model = keras.saving.load_model(refiner_run / KERAS_FILE, compile=False)
     refiner_path.write_bytes(to_tflite(refiner_model))
     crops, _ = load_crops(test_dir, CropConfig(seed=99))
-    entries = {"refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
-               "refiner_parameters": int(refiner_model.count_params()),
-               "refiner_multiply_accumulates": multiply_accumulates(refiner_model),
-               "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
-               "refiner_training": _json_or_empty(refiner_run / "train_config.json"),
-               "refiner_training_metrics": _json_or_empty(refiner_run / "train_metrics.json")}
+    entries = _refiner_entries(
+        refiner_parameters=int(refiner_model.count_params()),
+        refiner_multiply_accumulates=multiply_accumulates(refiner_model),
+        refiner_training=_json_or_empty(refiner_run / "train_config.json"),
+        refiner_training_metrics=_json_or_empty(refiner_run / "train_metrics.json"))
     return entries, _refiner_parity(refiner_model, refiner_path, crops[:parity_photos])
 
 
@@ -273,13 +279,11 @@ def _refiner_from_package(package: Path) -> tuple[bytes, dict, dict]:
         if name is None:
             raise ValueError(f"{package} has no refiner")
         refiner_bytes = (folder / name).read_bytes()
-    return refiner_bytes, {
-        "refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
+    return refiner_bytes, _refiner_entries(
         **{key: card[key] for key in _REFINER_KEYS if key in card},
-        "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
-        "refiner_from_package": {"version": card.get("version"),
-                                 "sha256": card["files"][name]["sha256"]},
-    }, card.get("parity", {}).get("refiner", {})
+        refiner_from_package={"version": card.get("version"),
+                              "sha256": card["files"][name]["sha256"]},
+    ), card.get("parity", {}).get("refiner", {})
 
 
 def write_package(package_dir: Path, files: list[Path]) -> Path:

@@ -65,14 +65,20 @@ def first_guess(quad: np.ndarray) -> np.ndarray:
     shapes it: its quads are often thin, folded or skewed, and a crop cut around such a shape
     is stretched beyond what the refiner can read (measured: README "Accuracy")."""
     quad = reading_order(quad)
-    centre = quad.mean(axis=0)
+    frame = _reading_frame(quad)
+    return quad if frame is None else number_rectangle(*frame)
+
+
+def _reading_frame(quad: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """(centre, unit vector along the reading, width) of a quad in reading order; None when
+    it has no direction."""
     top, bottom = quad[1] - quad[0], quad[2] - quad[3]
     # A folded quad's bottom edge runs backwards: turned round, it still gives the direction.
     along = (top + (bottom if np.dot(top, bottom) >= 0 else -bottom)) / 2
     width = float(np.linalg.norm(along))
     if not np.isfinite(width) or width == 0:
-        return quad
-    return number_rectangle(centre, along / width, width)
+        return None
+    return quad.mean(axis=0), along / width, width
 
 
 def number_rectangle(centre: np.ndarray, x_axis: np.ndarray, width: float) -> np.ndarray:
@@ -87,14 +93,12 @@ def number_rectangle(centre: np.ndarray, x_axis: np.ndarray, width: float) -> np
 def neighbours(quad: np.ndarray, px_per_400: float) -> list[np.ndarray]:
     """Number-shaped rectangles at SEARCH_STEPS around a quad, SEARCH_WIDTH_400 wide (photo
     pixels; `px_per_400`: photo pixels per pixel at the 400-px scale)."""
-    rectangle = first_guess(quad)
-    centre = rectangle.mean(axis=0)
-    top = rectangle[1] - rectangle[0]
-    width = float(np.linalg.norm(top))
-    if not np.isfinite(width) or width == 0:
+    frame = _reading_frame(reading_order(quad))
+    if frame is None:
         return []
+    centre, x_axis, width = frame
     low, high = (w * px_per_400 for w in SEARCH_WIDTH_400)
-    x_axis, width = top / width, min(max(width, low), high)
+    width = min(max(width, low), high)
     y_axis = np.array([-x_axis[1], x_axis[0]])
     return [number_rectangle(centre + width * (along * x_axis + across * y_axis),
                              x_axis * np.cos(np.radians(degrees))
