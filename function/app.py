@@ -89,6 +89,10 @@ def corners() -> dict:
     points, confidence = prediction.corners, prediction.confidence
     if confidence is not None and confidence < threshold:
         metrics.add_metric(name="CertificateNotFound", unit=MetricUnit.Count, value=1)
+        # Apart from InferenceLatency: a refusal has tried every look and the search, ~7x
+        # an answer's time (README "Performance").
+        metrics.add_metric(name="NotFoundInferenceLatency", unit=MetricUnit.Milliseconds,
+                           value=(inferred - decoded_at) * 1000)
         raise CertificateNotFound(f"no registration certificate number was found in the photo "
                                   f"(confidence {confidence:.3f} < {threshold})")
 
@@ -113,6 +117,7 @@ def corners() -> dict:
                          "total": round((time.perf_counter() - started) * 1000, 2)}
     logger.info("corners found", extra={"format": request.format, "width": letterbox.width,
                                         "height": letterbox.height, "turns": prediction.turns,
+                                        "searched": prediction.searched,
                                         **body["timing_ms"]})
     return body
 

@@ -3,6 +3,8 @@ fixes its naming, and photos without a certificate are refused through the real 
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from certcorners.labels import corner_errors_400
@@ -10,7 +12,7 @@ from certcorners.predictor import SETTLED_PX, _unturned
 from certcorners.preprocessing import INPUT_SIZE, decode
 from PIL import Image
 
-from tests.conftest import invoke, jpeg_bytes, png_bytes
+from tests.conftest import invoke, jpeg_bytes, load_event, png_bytes
 from tests.unit.test_handler import _event_with
 from training.photo import scene_photo, synthetic_photo
 from training.refiner import GuessErrors
@@ -66,6 +68,27 @@ def test_photos_without_a_certificate_are_422_certificate_not_found(handler, pho
     assert status == 422, body
     assert body["error"]["code"] == "certificate_not_found"
     assert "confidence" in body["error"]["message"]
+
+
+def _emitted_metrics(printed: str) -> set[str]:
+    """Metric names in the CloudWatch embedded-metric JSON that Powertools prints."""
+    names = set()
+    for line in printed.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]:
+                names |= {metric["Name"] for metric in directive["Metrics"]}
+    return names
+
+
+def test_refusals_and_answers_are_timed_under_their_own_metrics(handler, capsys):
+    grey = png_bytes(Image.new("RGB", (1200, 847), (128, 128, 128)))
+    assert invoke(handler, _event_with(grey, "image/png"))[0] == 422
+    refused = _emitted_metrics(capsys.readouterr().out)
+    assert {"CertificateNotFound", "NotFoundInferenceLatency"} <= refused
+    assert "InferenceLatency" not in refused
+    assert invoke(handler, load_event("corners-jpeg.json"))[0] == 200
+    answered = _emitted_metrics(capsys.readouterr().out)
+    assert "InferenceLatency" in answered and "NotFoundInferenceLatency" not in answered
 
 
 def test_threshold_comes_from_the_environment_when_set(handler, app_module, monkeypatch):
