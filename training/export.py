@@ -199,7 +199,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     files = sorted(p for p in package_dir.iterdir() if p.name not in (CARD_FILE, PACKAGE_FILE))
     card = {
         "name": "certcorners registration-number corners: locator"
-                + (" and refiner" if refiner_run is not None else ""),
+                + (" and refiner" if "refiner_model" in refiner_card else ""),
         "version": version or created.strftime("%Y%m%d-%H%M%S") + f"-{commit[:7]}",
         "created": created.isoformat(timespec="seconds"),
         "git_commit": commit,

@@ -279,6 +279,7 @@ def test_a_new_locator_ships_with_an_earlier_package_s_refiner_byte_for_byte(
     assert card["refiner_from_package"] == {"version": earlier["version"],
                                             "sha256": earlier["files"][name]["sha256"]}
     assert card["refiner_parameters"] == earlier["refiner_parameters"]
+    assert card["name"].endswith("locator and refiner")
     assert card["parity"]["refiner"] == earlier["parity"]["refiner"]
     # The threshold is chosen anew, on this export's validation folder, for this locator.
     assert card["confidence_threshold_choice"]["dataset"] == str(synthetic_set)
