@@ -54,6 +54,12 @@ REFINER_RECT_SHARE ?= 0.5
 REFERENCE_VERSION ?= reference-20261122e
 # The locator phase the package ships (README Accuracy: each phase's validation figures).
 STAGE1_RUN ?= locator-more-data
+# An earlier package whose refiner the new one reuses byte for byte, instead of training one
+# (REFINER_FROM=training/reference/model.tar.gz: a new locator phase, STAGE1_RUN, against the
+# shipped refiner, which has no .keras to train on from).
+REFINER_FROM ?=
+REFINER_SOURCE = $(if $(REFINER_FROM),--refiner-from $(REFINER_FROM),\
+	--refiner-run $(REFERENCE_RUN)/refiner-rect)
 REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores, one stage after the other. \
 	Stage 2, the refiner: $(REFINER_EPOCHS) epochs from scratch on crops of 8,000 photos of the \
 	realistic generator ($(REFINER_COPIES) guesses each plus one crop of other print) and of 2,000 \
@@ -234,7 +240,7 @@ locator-more-data: locator-fourth reference-data-more  ## stage 1 on 16,000 dist
 		--out $(REFERENCE_RUN)/locator-more-data --epochs $(STAGE1_MORE_DATA_EPOCHS) \
 		--learning-rate 3e-4 --init-from $(REFERENCE_RUN)/locator-fourth/model.keras
 
-locator-fresh: locator-more-data reference-data-fresh  ## stage 1 on 6,000 photos it never saw (~7 min an epoch on 2 cores; resumes)
+locator-fresh: locator-more-data reference-data-fresh  ## stage 1 on 6,000 photos it never saw (~3.5 min an epoch on 2 cores; tried, not shipped: README Accuracy)
 	test -f $(REFERENCE_RUN)/locator-fresh/model.keras || $(PY) -m training train \
 		--train $(REFERENCE_DATA)/train-fresh --val $(REFERENCE_DATA)/val \
 		--out $(REFERENCE_RUN)/locator-fresh --epochs $(STAGE1_FRESH_EPOCHS) \
@@ -248,9 +254,8 @@ refiner-rect: refiner-wide  ## stage 2's third phase: crops cut as serving cuts 
 		--shift $(REFINER_WIDE_SHIFT) --wide-shift $(REFINER_WIDE_WIDE_SHIFT) \
 		--rectangles $(REFINER_RECT_SHARE)
 
-reference-model: refiner-rect $(STAGE1_RUN)  ## the committed reference model (2 CPU cores: ~3 h; one stage at a time: two at once thrash)
-	$(PY) -m training export --run $(REFERENCE_RUN)/$(STAGE1_RUN) \
-		--refiner-run $(REFERENCE_RUN)/refiner-rect \
+reference-model: $(if $(REFINER_FROM),,refiner-rect) $(STAGE1_RUN)  ## the committed reference model (2 CPU cores: ~3 h; one stage at a time: two at once thrash)
+	$(PY) -m training export --run $(REFERENCE_RUN)/$(STAGE1_RUN) $(REFINER_SOURCE) \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
 		--version $(REFERENCE_VERSION) --notes "$(REFERENCE_NOTES)" $(FOREIGN_REPORT)
 	mkdir -p training/reference/evaluation
