@@ -191,6 +191,8 @@ def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst
                "dataset": str(folder), **summarize(records, threshold)}
     positives = [r for r in records if r["example"].corners is not None]
     metrics["worst"] = []
+    for stale in out_dir.glob("worst-*.png"):  # an earlier run's worst are not this run's
+        stale.unlink()
     if positives:
         true, sizes, _, final = _arrays(positives)
         worst_corner = corner_errors_400(final, true, sizes).max(axis=1)

@@ -143,6 +143,8 @@ class Predictor:
             if (threshold is not None and done >= 2 and confidence >= threshold
                     and moved < SETTLED_PX):
                 break
+        if not refine.is_number_shaped(corners):  # a wedge on other print, not a number
+            return corners, 0.0
         return corners, confidence
 
     def predict_decoded(self, decoded: Decoded, threshold: float | None = None) -> Prediction:

@@ -12,6 +12,7 @@ from certcorners.model_card import CARD_FILE, FLOAT_MODEL_FILE, sha256_file
 from certcorners.predictor import Predictor
 
 from training.dataset import load_arrays
+from training.evaluate import evaluate
 from training.export import PARITY_TOLERANCE_PX, export
 from training.model import ModelConfig, build_model
 from training.train import TrainConfig, train
@@ -71,6 +72,22 @@ def test_export_package_parity_and_model_card(trained_run, synthetic_set):
         assert sha256_file(run / "package" / name) == entry["sha256"]
     assert (run / "evaluation" / "evaluation.json").exists()
     assert list((run / "evaluation").glob("worst-*.png"))
+
+
+def test_evaluating_again_into_a_folder_leaves_only_this_run_s_overlays(trained_run,
+                                                                       synthetic_set):
+    run, _ = trained_run
+    package = run / "package" / FLOAT_MODEL_FILE
+    if not package.exists():
+        export(run, synthetic_set, version="test-1", parity_photos=6)
+    out = run / "evaluate-twice"
+    out.mkdir()
+    (out / "worst-00-from-an-earlier-run.png").write_bytes(b"stale")
+    (out / "notes.txt").write_text("not ours to delete")
+    metrics = evaluate(package, synthetic_set, out, worst=3)
+    overlays = sorted(p.name for p in out.glob("worst-*.png"))
+    assert overlays == sorted(w["overlay"] for w in metrics["worst"]) and len(overlays) == 3
+    assert (out / "notes.txt").exists()
 
 
 def test_served_flatbuffer_agrees_with_keras(trained_run, synthetic_set):

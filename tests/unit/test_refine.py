@@ -106,6 +106,28 @@ def test_only_convex_quads_of_a_sane_size_are_plausible():
     assert not refine.is_plausible(np.full((4, 2), np.nan), (800, 600))
 
 
+def _photographed_box(tilt_degrees: float, distance: float) -> np.ndarray:
+    """A 6:1 number box one unit wide, turned `tilt_degrees` about its vertical axis, seen by
+    a pinhole camera `distance` widths away: the most its two ends can differ."""
+    x, y = np.array([-0.5, 0.5, 0.5, -0.5]), np.array([-1, -1, 1, 1]) / 12
+    tilt = np.radians(tilt_degrees)
+    depth = distance + x * np.sin(tilt)
+    return np.stack([x * np.cos(tilt) / depth, y / depth], axis=1) * 1000
+
+
+def test_an_answer_is_number_shaped_only_when_its_two_ends_are_alike():
+    assert refine.is_number_shaped(_quad_around(np.array([300.0, 200.0]), 30, (60.0, 10.0)))
+    # The spec's steepest tilt, nearer than its largest card allows (the number is about a
+    # fifth of the card's width, so at least ~4 widths from a phone's lens): ends ~1.16x apart.
+    steep = _photographed_box(25, 2.8)
+    assert np.linalg.norm(steep[3] - steep[0]) / np.linalg.norm(steep[2] - steep[1]) > 1.15
+    assert refine.is_number_shaped(steep) and refine.is_number_shaped(np.roll(steep, 2, axis=0))
+    # What the refiner answered on other print: one end half as tall again as the other.
+    wedge = np.array([[100.0, 100.0], [160.0, 100.0], [160.0, 115.0], [100.0, 110.0]])
+    assert not refine.is_number_shaped(wedge)
+    assert not refine.is_number_shaped(np.roll(wedge, 2, axis=0))
+
+
 def test_the_first_crop_is_cut_around_a_number_shaped_rectangle_where_stage_1_put_its_quad():
     centre = np.array([300.0, 200.0])
     number = _quad_around(centre, 30, (60.0, 60.0 / refine.NUMBER_ASPECT))
