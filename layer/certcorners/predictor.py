@@ -136,13 +136,12 @@ class Predictor:
         With a refusal `threshold`, the passes stop once an accepted answer has settled;
         a first pass less sure than `first_pass_floor` is the last."""
         size = (decoded.letterbox.width, decoded.letterbox.height)
-        scale = INPUT_SIZE / max(size)
         corners, confidence = refine.first_guess(located), 0.0
         for done in range(1, self.refine_passes + 1):
             if not refine.is_plausible(corners, size):
                 return corners, 0.0
             refined = self.refine(decoded, corners)
-            moved = np.linalg.norm(refined.corners - corners, axis=1).max() * scale
+            moved = _apart_400(decoded, refined.corners, corners)
             corners, confidence = refined.corners, refined.confidence
             if done == 1 and confidence < first_pass_floor:
                 break
@@ -179,9 +178,8 @@ class Predictor:
         """Whether one more pass from an accepted answer accepts it again within
         SECOND_LOOK_AGREEMENT_PX (see above): on other print the refiner's answers wander."""
         again = self.refine(decoded, corners)
-        scale = INPUT_SIZE / max(decoded.letterbox.width, decoded.letterbox.height)
-        return bool(again.confidence >= threshold and np.linalg.norm(
-            again.corners - corners, axis=1).max() * scale <= SECOND_LOOK_AGREEMENT_PX)
+        return bool(again.confidence >= threshold and _apart_400(
+            decoded, again.corners, corners) <= SECOND_LOOK_AGREEMENT_PX)
 
     def _second_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float,
                      looks: dict[int, np.ndarray]) -> tuple[np.ndarray, float, int] | None:
@@ -221,7 +219,7 @@ class _Agreement:
     SECOND_LOOK_AGREEMENT_PX at the 400-px scale."""
 
     def __init__(self, decoded: Decoded, needed: int):
-        self.scale = INPUT_SIZE / max(decoded.letterbox.width, decoded.letterbox.height)
+        self.decoded = decoded
         self.needed = needed
         self.accepted: list[tuple[np.ndarray, float, int]] = []
 
@@ -232,9 +230,15 @@ class _Agreement:
             return None
         answer = (corners, confidence, turns)
         self.accepted.append(answer)
-        agreeing = [a for a in self.accepted if np.linalg.norm(corners - a[0], axis=1).max()
-                    * self.scale <= SECOND_LOOK_AGREEMENT_PX]
+        agreeing = [a for a in self.accepted if _apart_400(self.decoded, corners, a[0])
+                    <= SECOND_LOOK_AGREEMENT_PX]
         return max(agreeing, key=lambda a: a[1]) if len(agreeing) >= self.needed else None
+
+
+def _apart_400(decoded: Decoded, quad: np.ndarray, other: np.ndarray) -> float:
+    """How far apart two quads' corners of the same name are, at worst, at the 400-px scale."""
+    long_side = max(decoded.letterbox.width, decoded.letterbox.height)
+    return float(np.linalg.norm(quad - other, axis=1).max() * (INPUT_SIZE / long_side))
 
 
 def _unturned(output: np.ndarray, turns: int) -> np.ndarray:
