@@ -16,7 +16,7 @@ from PIL import Image
 
 INPUT_SIZE = 400
 # Bumped whenever the pixels this module produces change: training caches key on it.
-PREPROCESSING_VERSION = 3
+PREPROCESSING_VERSION = 4
 # A photo is decoded once, with its long side at least this (JPEG: the smallest DCT scaling
 # that keeps it), or at its own size when smaller: the refiner cuts the number from it, and
 # the 400-px stage-1 input is resized from it.
@@ -173,8 +173,7 @@ def decode(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
     stored_width, stored_height = image.size
     try:
         if draft and image.format == "JPEG":
-            scale = min(1.0, min_side / max(stored_width, stored_height))
-            image.draft("L", (math.ceil(stored_width * scale), math.ceil(stored_height * scale)))
+            image.draft("L", _draft_request(stored_width, stored_height, min_side))
         if getattr(image, "n_frames", 1) > 1:
             image.seek(0)  # animations: the first frame
         # Draft sizes are ceil(size / 2**k); recover the exact power of two.
@@ -186,6 +185,18 @@ def decode(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise ImageDecodeError("the image data is truncated or corrupt") from exc
     return Decoded(gray, reduction, orientation if orientation in _UPRIGHT else 1,
                    stored_width, stored_height, letterbox)
+
+
+def _draft_request(width: int, height: int, min_side: int) -> tuple[int, int]:
+    """The size to ask a JPEG's draft for, so that it scales by the largest 1/s (s = 1, 2, 4
+    or 8) that keeps the long side >= min_side.
+
+    Pillow picks s from width // request and height // request, so the request is the
+    floor of size / s: rounding up made a photo with an odd side pick a smaller s (a
+    1200 x 847 photo decoded at full size, twice the pixels stage 1 and the refiner need).
+    """
+    reduction = next((s for s in (8, 4, 2) if max(width, height) // s >= min_side), 1)
+    return max(1, width // reduction), max(1, height // reduction)
 
 
 def scaled_upright(decoded: Decoded) -> Image.Image:

@@ -10,6 +10,7 @@ from certcorners.preprocessing import (
     ImageTooLargeError,
     Letterbox,
     corners_to_target,
+    decode,
     output_to_corners,
     to_model_input,
 )
@@ -59,6 +60,19 @@ def test_round_trip_photo_to_input_to_photo_within_half_a_pixel(kind, orientatio
     found = np.array([(xs * weights).sum(), (ys * weights).sum()]) / weights.sum()
     back = letterbox.to_photo(found)
     assert np.linalg.norm(back - np.array(centre)) < 0.5
+
+
+@pytest.mark.parametrize(("size", "reduction"), [
+    ((1200, 847), 2), ((847, 1200), 2), ((2400, 1801), 4), ((4032, 3024), 4),
+    ((4801, 3601), 8), ((1199, 847), 1), ((600, 3), 1), ((2400, 9), 4),
+])
+def test_a_jpeg_decodes_at_the_smallest_scale_that_keeps_600_px_on_its_long_side(size,
+                                                                                    reduction):
+    # Odd sides included: the sample photo (1200 x 847) once decoded at full size.
+    decoded = decode(jpeg_bytes(Image.new("RGB", size, (90, 120, 150)), quality=80))
+    assert decoded.reduction == reduction
+    assert decoded.stored.size == tuple(-(-side // reduction) for side in size)
+    assert max(decoded.stored.size) >= min(600, max(size))
 
 
 def test_letterbox_keeps_aspect_and_centres():
