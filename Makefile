@@ -51,7 +51,13 @@ REFINER_WIDE_WIDE_SHIFT ?= 14
 # phases' crops held.
 REFINER_RECT_EPOCHS ?= 3
 REFINER_RECT_SHARE ?= 0.5
-REFERENCE_VERSION ?= reference-20261122e
+# The networks' export (make reference-model), then the committed package: the same networks
+# with a card measured as serving runs them now (make reference-card).
+EXPORT_VERSION ?= reference-20261122e
+REFERENCE_VERSION ?= reference-20261202b
+CARD_WHY ?= Re-measured as served on 2026-12-02: the search (2026-12-01), the shape check and \
+	the confirming pass (2026-12-02) were added to serving after the export; the networks are \
+	reference-20261122e's, byte for byte.
 # The locator phase the package ships (README Accuracy: each phase's validation figures).
 STAGE1_RUN ?= locator-more-data
 # An earlier package whose refiner the new one reuses byte for byte, instead of training one
@@ -91,7 +97,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model gpu-pack gpu-export evaluate \
+	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
 	openapi
 
 help:  ## list the targets
@@ -257,7 +263,7 @@ refiner-rect: refiner-wide  ## stage 2's third phase: crops cut as serving cuts 
 reference-model: $(if $(REFINER_FROM),,refiner-rect) $(STAGE1_RUN)  ## the committed reference model (2 CPU cores: ~3 h; one stage at a time: two at once thrash)
 	$(PY) -m training export --run $(REFERENCE_RUN)/$(STAGE1_RUN) $(REFINER_SOURCE) \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
-		--version $(REFERENCE_VERSION) --notes "$(REFERENCE_NOTES)" $(FOREIGN_REPORT)
+		--version $(EXPORT_VERSION) --notes "$(REFERENCE_NOTES)" $(FOREIGN_REPORT)
 	mkdir -p training/reference/evaluation
 	rm -rf training/reference/evaluation/* training/reference/evaluation-* \
 		training/reference/history*.csv training/reference/loss*.png
@@ -269,6 +275,15 @@ reference-model: $(if $(REFINER_FROM),,refiner-rect) $(STAGE1_RUN)  ## the commi
 		cp $(REFERENCE_RUN)/$$run/loss.png training/reference/loss-$$run.png; done
 	cp $(REFERENCE_RUN)/$(STAGE1_RUN)/evaluation/* training/reference/evaluation/
 	for d in $(REFERENCE_RUN)/$(STAGE1_RUN)/evaluation-*; do [ -d "$$d" ] && cp -r "$$d" training/reference/; done; true
+
+reference-card: setup reference-eval-data  ## the committed package's networks as they are, with a card measured as served now (after make reference-model)
+	$(PY) -m training recard --package $(MODEL) --out $(REFERENCE_RUN)/recard \
+		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
+		--version $(REFERENCE_VERSION) --why "$(CARD_WHY)" $(FOREIGN_REPORT)
+	rm -rf training/reference/evaluation training/reference/evaluation-*
+	cp $(REFERENCE_RUN)/recard/package/model.tar.gz \
+		$(REFERENCE_RUN)/recard/package/model_card.json training/reference/
+	cp -r $(REFERENCE_RUN)/recard/evaluation* training/reference/
 
 gpu-pack: setup training-debs  ## .gpu/ for a GPU machine (README "Training on a GPU machine"): Keras wheels, the generator's fonts and textures
 	PY=$(PY) bash tools/gpu/pack.sh

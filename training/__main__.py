@@ -1,5 +1,5 @@
 """python -m training <step> ...: generate, augment, train, train-refiner, evaluate, export,
-publish, demo."""
+recard, publish, demo."""
 
 from __future__ import annotations
 
@@ -87,6 +87,19 @@ def parser() -> argparse.ArgumentParser:
                    help="a labelled folder measured for the card only, never used to choose "
                         "anything (e.g. a foreign evaluation set); repeat for several")
 
+    p = steps.add_parser("recard", help="a package's networks as they are, with a card "
+                         "measured again as serving runs them now", formatter_class=defaults)
+    p.add_argument("--package", required=True, type=Path, help="an exported model.tar.gz")
+    p.add_argument("--out", required=True, type=Path,
+                   help="folder for package/ (the new model.tar.gz) and the evaluations")
+    p.add_argument("--version", required=True, help="the new package's version")
+    p.add_argument("--val", type=Path, default=None,
+                   help="the validation folder (its figures as served go in the card)")
+    p.add_argument("--test", required=True, type=Path, help="held-out labelled folder")
+    p.add_argument("--why", default="", help="what changed in serving")
+    p.add_argument("--report", type=Path, action="append", default=[],
+                   help="a labelled folder measured for the card only; repeat for several")
+
     p = steps.add_parser("publish", help="upload model.tar.gz to S3 (never overwrites)",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--package", required=True, type=Path, help="an exported model.tar.gz")
@@ -169,6 +182,11 @@ def _run(args) -> int:
         export(args.run, args.test, args.version, notes=args.notes,
                refiner_run=args.refiner_run, val_dir=args.val, report=tuple(args.report),
                refiner_package=args.refiner_from)
+    elif args.step == "recard":
+        from training.export import recard
+
+        recard(args.package, args.out, args.test, args.version, val_dir=args.val,
+               report=tuple(args.report), why=args.why)
     elif args.step == "publish":
         # Imported here, not for every step: boto3 is needed to publish only (a GPU machine
         # that generates and trains has none).

@@ -226,6 +226,68 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     return write_package(package_dir, [*files, package_dir / CARD_FILE])
 
 
+def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, version: str,
+           val_dir: str | Path | None = None, report: tuple = (), why: str = "") -> Path:
+    """The networks of an exported `package`, byte for byte, in a new package whose card is
+    measured again as this code serves them: for a change in serving alone (a check, the
+    search), after which the export-time figures no longer tell what the function answers.
+    The refusal threshold stays the card's (chosen at export, on validation); its validation
+    figures as served, the held-out metrics and those of the `report` folders are measured
+    again. Returns out_dir/package/model.tar.gz."""
+    package, out_dir, test_dir = Path(package), Path(out_dir), Path(test_dir)
+    if not package.is_file():
+        raise ValueError(f"{package} is not a model.tar.gz")
+    if not version:
+        raise ValueError("a re-measured package needs a version of its own")
+    package_dir = out_dir / "package"
+    if package_dir.exists():
+        shutil.rmtree(package_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        card = open_package(package, package_dir)  # the hashes checked, as serving checks them
+    except ModelUnavailable as exc:
+        raise ValueError(f"{package}: {exc}") from exc
+    if card.get("version") == version:
+        raise ValueError(f"{package} is version {version} already: give the new card its own")
+    earlier, threshold = card, card.get("confidence_threshold")
+    card = {**card, "version": version}
+    if threshold is not None:
+        if val_dir is None:
+            raise ValueError("a package with a refusal threshold needs val_dir: its "
+                             "validation figures as served are measured again")
+        cascade = predictor_for(package_dir, card, 1)
+        served = summarize(run_folder(cascade, val_dir, threshold), threshold)
+        card["confidence_threshold_choice"] = {
+            **card.get("confidence_threshold_choice", {}),
+            "as_served_with_second_look": {"dataset": str(val_dir), **{
+                key: served.get(key) for key in ("positives_refused_share",
+                                                 "negatives_refused_share",
+                                                 "answers_from_second_look",
+                                                 "answers_from_search")}}}
+    # The new version in the card evaluation loads, so the evaluations carry it.
+    (package_dir / CARD_FILE).write_text(json.dumps(card))
+    metrics = evaluate(package_dir, test_dir, out_dir / "evaluation", threshold=threshold)
+    reported = {}
+    for folder in map(Path, report):
+        name = "-".join(folder.parts[-2:])
+        result = evaluate(package_dir, folder, out_dir / f"evaluation-{name}",
+                          threshold=threshold)
+        reported[str(folder)] = {k: v for k, v in result.items() if k != "worst"}
+    created = dt.datetime.now(dt.UTC)
+    card.update(
+        created=created.isoformat(timespec="seconds"),
+        git_commit=git_commit(),
+        held_out_metrics={k: v for k, v in metrics.items() if k != "worst"},
+        evaluation_only_metrics=reported,
+        recarded_from={"version": earlier.get("version"), "sha256": sha256_file(package),
+                       "created": earlier.get("created"),
+                       "git_commit": earlier.get("git_commit"), "why": why},
+    )
+    files = [package_dir / name for name in sorted(card["files"])]
+    (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    return write_package(package_dir, [*files, package_dir / CARD_FILE])
+
+
 _REFINER_INPUT = {
     "shape": [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], "dtype": "float32",
     "preprocessing": "the photo decoded once in grayscale (long side >= 600 px where it has "

@@ -322,3 +322,50 @@ def test_a_refiner_to_reuse_must_be_a_package_with_one(trained_run, synthetic_se
     with pytest.raises(ValueError, match="not both"):
         export(run, synthetic_set, refiner_package=copy, refiner_run=run,
                val_dir=synthetic_set)
+
+
+def test_a_recarded_package_keeps_its_networks_and_a_card_that_says_what_serving_answers(
+        reference_package, synthetic_set, tmp_path):
+    from certcorners.model_store import open_package
+
+    from training.export import recard
+
+    out = tmp_path / "recard"
+    package = recard(reference_package, out, synthetic_set, "test-recard",
+                     val_dir=synthetic_set, report=(synthetic_set,), why="a serving change")
+    card, earlier = _card_in(package), _card_in(reference_package)
+    assert card["files"] == earlier["files"]
+    with tarfile.open(package) as new, tarfile.open(reference_package) as old:
+        for name in earlier["files"]:
+            assert new.extractfile(name).read() == old.extractfile(name).read()
+    assert card["version"] == "test-recard"
+    assert card["recarded_from"]["version"] == earlier["version"]
+    assert card["recarded_from"]["sha256"] == sha256_file(reference_package)
+    assert card["recarded_from"]["why"] == "a serving change"
+    assert card["confidence_threshold"] == earlier["confidence_threshold"]
+    served = card["confidence_threshold_choice"]["as_served_with_second_look"]
+    assert served["dataset"] == str(synthetic_set)
+    # The card's figures are what evaluating the new package through serving's loader gives.
+    again = evaluate(package, synthetic_set, tmp_path / "again")
+    assert card["held_out_metrics"]["cascade"] == again["cascade"]
+    assert card["held_out_metrics"]["cascade"]["photos"] == 6
+    assert card["evaluation_only_metrics"][str(synthetic_set)]["cascade"] == again["cascade"]
+    evaluation = json.loads((out / "evaluation" / "evaluation.json").read_text())
+    assert evaluation["model_version"] == "test-recard"
+    assert open_package(package, tmp_path / "served")["version"] == "test-recard"
+
+
+def test_recarding_refuses_a_missing_package_its_own_version_and_no_validation_data(
+        reference_package, synthetic_set, tmp_path):
+    from training.export import recard
+
+    version = _card_in(reference_package)["version"]
+    for kwargs, message in (
+            ({"package": tmp_path / "missing.tar.gz"}, "not a model.tar.gz"),
+            ({"version": version}, "already"),
+            ({"val_dir": None}, "val_dir")):
+        arguments = {"package": reference_package, "out_dir": tmp_path / "out",
+                     "test_dir": synthetic_set, "version": "test-2", "val_dir": synthetic_set,
+                     **kwargs}
+        with pytest.raises(ValueError, match=message):
+            recard(**arguments)
