@@ -185,14 +185,8 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     # A provisional card, so evaluation loads the package exactly as the function will.
     (package_dir / CARD_FILE).write_text(json.dumps(
         {"serving_model": FLOAT_MODEL_FILE, **refiner_card}))
-    metrics = evaluate(package_dir, test_dir, run_dir / "evaluation",
-                       threshold=refiner_card.get("confidence_threshold"))
-    reported = {}
-    for folder in map(Path, report):
-        name = "-".join(folder.parts[-2:])
-        result = evaluate(package_dir, folder, run_dir / f"evaluation-{name}",
-                          threshold=refiner_card.get("confidence_threshold"))
-        reported[str(folder)] = {k: v for k, v in result.items() if k != "worst"}
+    metrics, reported = _evaluations(package_dir, test_dir, report, run_dir,
+                                     refiner_card.get("confidence_threshold"))
     (package_dir / CARD_FILE).unlink(missing_ok=True)
     created = dt.datetime.now(dt.UTC)
     commit = git_commit()
@@ -218,7 +212,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         "serving_model": FLOAT_MODEL_FILE,
         **refiner_card,
         "parity": parity,
-        "held_out_metrics": {k: v for k, v in metrics.items() if k != "worst"},
+        "held_out_metrics": metrics,
         "evaluation_only_metrics": reported,
         "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
     }
@@ -266,18 +260,12 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
                                                  "answers_from_search")}}}
     # The new version in the card evaluation loads, so the evaluations carry it.
     (package_dir / CARD_FILE).write_text(json.dumps(card))
-    metrics = evaluate(package_dir, test_dir, out_dir / "evaluation", threshold=threshold)
-    reported = {}
-    for folder in map(Path, report):
-        name = "-".join(folder.parts[-2:])
-        result = evaluate(package_dir, folder, out_dir / f"evaluation-{name}",
-                          threshold=threshold)
-        reported[str(folder)] = {k: v for k, v in result.items() if k != "worst"}
+    metrics, reported = _evaluations(package_dir, test_dir, report, out_dir, threshold)
     created = dt.datetime.now(dt.UTC)
     card.update(
         created=created.isoformat(timespec="seconds"),
         git_commit=git_commit(),
-        held_out_metrics={k: v for k, v in metrics.items() if k != "worst"},
+        held_out_metrics=metrics,
         evaluation_only_metrics=reported,
         recarded_from={"version": earlier.get("version"), "sha256": sha256_file(package),
                        "created": earlier.get("created"),
@@ -286,6 +274,20 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
     files = [package_dir / name for name in sorted(card["files"])]
     (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return write_package(package_dir, [*files, package_dir / CARD_FILE])
+
+
+def _evaluations(package_dir: Path, test_dir: Path, report: tuple, out_dir: Path,
+                 threshold: float | None) -> tuple[dict, dict]:
+    """The package as served on the held-out folder (out_dir/evaluation) and on each `report`
+    folder (out_dir/evaluation-<its last two path parts>): the card's two metric entries."""
+    metrics = evaluate(package_dir, test_dir, out_dir / "evaluation", threshold=threshold)
+    reported = {}
+    for folder in map(Path, report):
+        name = "-".join(folder.parts[-2:])
+        result = evaluate(package_dir, folder, out_dir / f"evaluation-{name}",
+                          threshold=threshold)
+        reported[str(folder)] = {k: v for k, v in result.items() if k != "worst"}
+    return {k: v for k, v in metrics.items() if k != "worst"}, reported
 
 
 _REFINER_INPUT = {
