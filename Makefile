@@ -54,10 +54,10 @@ REFINER_RECT_SHARE ?= 0.5
 # The networks' export (make reference-model), then the committed package: the same networks
 # with a card measured as serving runs them now (make reference-card).
 EXPORT_VERSION ?= reference-20261122e
-REFERENCE_VERSION ?= reference-20261202b
-CARD_WHY ?= Re-measured as served on 2026-12-02: the search (2026-12-01), the shape check and \
-	the confirming pass (2026-12-02) were added to serving after the export; the networks are \
-	reference-20261122e's, byte for byte.
+REFERENCE_VERSION ?= reference-20261202c
+CARD_WHY ?= Re-measured as served on 2026-12-02: the search (2026-12-01), the shape check, \
+	the confirming pass and the scan of the whole photo (2026-12-02) were added to serving \
+	after the export; the networks are reference-20261122e's, byte for byte.
 # The locator phase the package ships (README Accuracy: each phase's validation figures).
 STAGE1_RUN ?= locator-more-data
 # An earlier package whose refiner the new one reuses byte for byte, instead of training one

@@ -119,6 +119,7 @@ def corners() -> dict:
     logger.info("corners found", extra={"format": request.format, "width": letterbox.width,
                                         "height": letterbox.height, "turns": prediction.turns,
                                         "searched": prediction.searched,
+                                        "scanned": prediction.scanned,
                                         **body["timing_ms"]})
     return body
 

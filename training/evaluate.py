@@ -81,7 +81,8 @@ def run_folder(predictor: Predictor, folder: str | Path,
         prediction = predictor.predict_decoded(decoded, threshold)
         records.append({"example": example, "located": prediction.located,
                         "corners": prediction.corners, "confidence": prediction.confidence,
-                        "turns": prediction.turns, "searched": prediction.searched})
+                        "turns": prediction.turns, "searched": prediction.searched,
+                        "scanned": prediction.scanned})
     return records
 
 
@@ -170,8 +171,10 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
         metrics["answers_from_second_look"] = sum(
             r.get("turns", 0) != 0 and not r.get("searched") and r["confidence"] >= threshold
             for r in records)
-        metrics["answers_from_search"] = sum(
-            bool(r.get("searched")) and r["confidence"] >= threshold for r in records)
+        for key, found_by in (("answers_from_search", "searched"),
+                              ("answers_from_scan", "scanned")):
+            metrics[key] = sum(bool(r.get(found_by)) and r["confidence"] >= threshold
+                               for r in records)
     return metrics
 
 
@@ -232,5 +235,6 @@ def report(metrics: dict) -> str:
     if "answers_from_second_look" in metrics:
         lines.append(f"  answers accepted from the second look (turned views): "
                      f"{metrics['answers_from_second_look']}, from the search around the "
-                     f"looks: {metrics.get('answers_from_search', 0)}")
+                     f"looks: {metrics.get('answers_from_search', 0)}, from the scan of the "
+                     f"whole photo: {metrics.get('answers_from_scan', 0)}")
     return "\n".join(lines)

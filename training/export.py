@@ -257,7 +257,8 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
                 key: served.get(key) for key in ("positives_refused_share",
                                                  "negatives_refused_share",
                                                  "answers_from_second_look",
-                                                 "answers_from_search")}}}
+                                                 "answers_from_search",
+                                                 "answers_from_scan")}}}
     # The new version in the card evaluation loads, so the evaluations carry it.
     (package_dir / CARD_FILE).write_text(json.dumps(card))
     metrics, reported = _evaluations(package_dir, test_dir, report, out_dir, threshold)

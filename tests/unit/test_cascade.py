@@ -185,6 +185,35 @@ def test_when_every_look_misses_the_search_around_them_finds_the_number(
     assert found >= 0.75 * len(held_out_photos), found
 
 
+def test_when_every_look_lands_far_from_the_number_the_scan_of_the_photo_finds_it(
+        reference_predictor, held_out_photos, monkeypatch):
+    """The locator's gross miss, simulated on every view: a number-shaped quad half the
+    photo away from the number (beyond the search's reach). The scan over the photo finds it;
+    the first look, the second and the search do not."""
+    threshold = 0.9998
+    shown = {}
+
+    def every_view_lands_far(decoded, turns=0, canvas=None):
+        photo = shown["photo"]
+        size = np.array([photo.width, photo.height], dtype=float)
+        centre = photo.corners.mean(axis=0)
+        far = centre + np.where(centre < size / 2, 0.45, -0.45) * size
+        return photo.corners - centre + far
+
+    monkeypatch.setattr(reference_predictor, "locate", every_view_lands_far)
+    found = 0
+    for photo in held_out_photos:
+        shown["photo"] = photo
+        served = reference_predictor.predict_decoded(decode(photo.jpeg), threshold)
+        if served.confidence >= threshold:
+            assert served.scanned and not served.searched
+            errors = corner_errors_400(served.corners[None], photo.corners[None],
+                                       [[photo.width, photo.height]])
+            assert errors.max() < 4, errors
+            found += 1
+    assert found >= 0.75 * len(held_out_photos), found
+
+
 def test_an_accepted_answer_that_has_settled_takes_no_further_pass(
         reference_predictor, held_out_photos, monkeypatch):
     """Served (with a threshold), a second pass that moved the corners less than SETTLED_PX

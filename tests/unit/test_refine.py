@@ -189,3 +189,45 @@ def test_a_shrunk_or_swollen_quad_is_searched_at_a_number_s_width():
             np.testing.assert_allclose(np.linalg.norm(guess[1] - guess[0]),
                                        expected * px_per_400, rtol=1e-9)
     assert refine.neighbours(np.full((4, 2), 5.0), px_per_400) == []  # no direction: no search
+
+
+def _centre_and_direction(guess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    top = guess[1] - guess[0]
+    return guess.mean(axis=0), top / np.linalg.norm(top)
+
+
+def test_the_scan_leaves_no_place_of_the_photo_beyond_the_refiner_s_reach():
+    px_per_400, size = 4.0, (1600, 1130)
+    look = _quad_around(np.array([1200.0, 300.0]), 25, (30.0 * px_per_400, 5.0 * px_per_400))
+    guesses = refine.scan([look], size, px_per_400)
+    centres = np.array([_centre_and_direction(g)[0] for g in guesses])
+    width = np.linalg.norm(guesses[0][1] - guesses[0][0])
+    np.testing.assert_allclose(width, 60.0 * px_per_400)
+    # Any point lies within half a cell's diagonal of a guess's centre: ~0.42 widths, inside
+    # the refiner's reach of ~0.6 along and ~0.5 across whichever way the number reads.
+    points = np.random.default_rng(0).uniform([0, 0], size, (500, 2))
+    nearest = np.linalg.norm(points[:, None] - centres[None], axis=-1).min(axis=1)
+    assert nearest.max() <= refine.SCAN_STEP * width * np.sqrt(0.5) + 1e-9
+    assert ((centres >= 0) & (centres <= size)).all()
+    # Cut in the look's direction, the cells nearest the look first.
+    for guess in guesses:
+        np.testing.assert_allclose(_centre_and_direction(guess)[1],
+                                   [np.cos(np.radians(25)), np.sin(np.radians(25))], atol=1e-9)
+    distances = np.linalg.norm(centres - look.mean(axis=0), axis=1)
+    assert (np.diff(distances) >= -1e-9).all()
+
+
+def test_the_scan_reads_each_distinct_direction_of_the_looks_once():
+    px_per_400, size = 2.0, (800, 600)
+    look = _quad_around(np.array([300.0, 200.0]), 10, (60.0, 10.0))
+    one = len(refine.scan([look], size, px_per_400))
+    # Named half a turn round, or turned less than SCAN_SAME_DIRECTION_DEGREES: the same line.
+    same = [look, np.roll(look, 2, axis=0),
+            _quad_around(np.array([500.0, 400.0]), 10 + refine.SCAN_SAME_DIRECTION_DEGREES / 2,
+                         (60.0, 10.0))]
+    assert len(refine.scan(same, size, px_per_400)) == one
+    across = _quad_around(np.array([300.0, 200.0]), 100, (60.0, 10.0))
+    directions = {tuple(np.round(_centre_and_direction(g)[1], 6))
+                  for g in refine.scan([look, across], size, px_per_400)}
+    assert len(directions) == 2
+    assert refine.scan([np.full((4, 2), 5.0)], size, px_per_400) == []  # no direction
