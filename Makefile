@@ -156,7 +156,7 @@ invoke: $(SERVE_VENV)/.installed build  ## one event through the real handler, n
 serve: $(SERVE_VENV)/.installed build  ## local API on 127.0.0.1:$(PORT) like sam local start-api, no Docker
 	$(SERVE_PY) -m certcorners_tools.local serve --port $(PORT)
 
-bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~10 min)
+bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~22 min on 2 cores: the refused photo takes ~1 s a repeat)
 	$(PY) -m certcorners_tools.bench --out out/bench.json
 
 load: setup build  ## concurrent clients against the local API: errors and latency
