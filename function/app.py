@@ -55,6 +55,9 @@ MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", "40000000"))
 MIN_IMAGE_SIDE = int(os.environ.get("MIN_IMAGE_SIDE", "64"))
 # Below this confidence the answer is 422 certificate_not_found; empty: the model card's.
 MIN_CONFIDENCE = os.environ.get("MIN_CONFIDENCE", "")
+# The scan of the whole photo finds a few more certificates but makes every refusal ~1 s
+# (README "Performance"); "false" refuses in ~0.13 s instead.
+SCAN_WHOLE_PHOTO = os.environ.get("SCAN_WHOLE_PHOTO", "true") != "false"
 
 store = ModelStore.from_environment(on_load=lambda model: logger.info(
     "model loaded", extra={"version": model.version, "sha256": model.sha256,
@@ -84,7 +87,7 @@ def corners() -> dict:
     letterbox = decoded.letterbox
     decoded_at = time.perf_counter()
     threshold = float(MIN_CONFIDENCE or model.card.get("confidence_threshold", 0.0))
-    prediction = model.predictor.predict_decoded(decoded, threshold)
+    prediction = model.predictor.predict_decoded(decoded, threshold, SCAN_WHOLE_PHOTO)
     inferred = time.perf_counter()
     inference_ms = (inferred - decoded_at) * 1000
     points, confidence = prediction.corners, prediction.confidence

@@ -158,9 +158,11 @@ class Predictor:
             return corners, 0.0
         return corners, confidence
 
-    def predict_decoded(self, decoded: Decoded, threshold: float | None = None) -> Prediction:
+    def predict_decoded(self, decoded: Decoded, threshold: float | None = None,
+                        scan: bool = True) -> Prediction:
         """The cascade's answer. With a refusal `threshold`, an answer below it gets the
-        second look (SECOND_LOOK_TURNS); without one, the answer is the first look's."""
+        second look (SECOND_LOOK_TURNS), the search and, unless `scan` is False, the scan;
+        without one, the answer is the first look's."""
         canvas = self.canvas(decoded)
         located = self.locate(decoded, canvas=canvas)
         if self.refiner is None:
@@ -176,7 +178,7 @@ class Predictor:
             if second is None:
                 second = self._search(decoded, looks, threshold)
                 searched = second is not None
-            if second is None:
+            if second is None and scan:
                 second = self._scan(decoded, looks, threshold)
                 scanned = second is not None
             if second is not None:

@@ -146,6 +146,14 @@ def test_the_refusal_threshold_is_a_parameter_passed_to_the_function(default):
     assert default["Parameters"]["MinConfidence"]["Default"] == ""
 
 
+def test_the_scan_before_a_refusal_is_a_parameter_on_by_default(default):
+    variables = default["Resources"]["CornersFunction"]["Properties"]["Environment"][
+        "Variables"]
+    assert variables["SCAN_WHOLE_PHOTO"] == {"Ref": "ScanWholePhoto"}
+    parameter = default["Parameters"]["ScanWholePhoto"]
+    assert parameter["Default"] == "true" and parameter["AllowedValues"] == ["true", "false"]
+
+
 def _methods(resources: dict) -> dict:
     return resources["CornersApi"]["Properties"]["Body"]["paths"]
 

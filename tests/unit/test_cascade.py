@@ -204,14 +204,38 @@ def test_when_every_look_lands_far_from_the_number_the_scan_of_the_photo_finds_i
     found = 0
     for photo in held_out_photos:
         shown["photo"] = photo
-        served = reference_predictor.predict_decoded(decode(photo.jpeg), threshold)
+        decoded = decode(photo.jpeg)
+        served = reference_predictor.predict_decoded(decoded, threshold)
         if served.confidence >= threshold:
             assert served.scanned and not served.searched
             errors = corner_errors_400(served.corners[None], photo.corners[None],
                                        [[photo.width, photo.height]])
             assert errors.max() < 4, errors
             found += 1
+            # Without the scan the same photo is refused.
+            assert reference_predictor.predict_decoded(decoded, threshold,
+                                                       scan=False).confidence < threshold
     assert found >= 0.75 * len(held_out_photos), found
+
+
+def test_the_function_scans_before_a_refusal_unless_told_not_to(handler, app_module,
+                                                                 held_out_photos, monkeypatch):
+    photo = held_out_photos[0]
+    event = _event_with(photo.jpeg, "image/jpeg")
+    assert invoke(handler, event)[0] == 200  # loads the model
+    predictor = app_module.store.get().predictor
+    size = np.array([photo.width, photo.height], dtype=float)
+    centre = photo.corners.mean(axis=0)
+    far = photo.corners - centre + centre + np.where(centre < size / 2, 0.45, -0.45) * size
+    monkeypatch.setattr(predictor, "locate", lambda decoded, turns=0, canvas=None: far)
+    status, body = invoke(handler, event)
+    assert status == 200, body
+    errors = corner_errors_400(np.array([[[c["x"], c["y"]] for c in body["corners"].values()]]),
+                               photo.corners[None], [[photo.width, photo.height]])
+    assert errors.max() < 4, errors
+    monkeypatch.setattr(app_module, "SCAN_WHOLE_PHOTO", False)
+    status, body = invoke(handler, event)
+    assert status == 422 and body["error"]["code"] == "certificate_not_found", body
 
 
 def test_an_accepted_answer_that_has_settled_takes_no_further_pass(
