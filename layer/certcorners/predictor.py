@@ -211,25 +211,27 @@ class Predictor:
         """SEARCH_AGREEMENT accepted answers that agree, from guesses around the looks' quads
         (refine.neighbours): the surest one's answer."""
         px_per_400 = max(decoded.letterbox.width, decoded.letterbox.height) / INPUT_SIZE
-        agreed = _Agreement(decoded, SEARCH_AGREEMENT)
-        for turns, located in looks.items():
-            for guess in refine.neighbours(located, px_per_400):
-                answer = agreed.add(*self.cascade(decoded, guess, threshold,
-                                                  SEARCH_FIRST_PASS_FLOOR), turns, threshold)
-                if answer is not None:
-                    return answer
-        return None
+        return self._agreeing(decoded, ((guess, turns) for turns, located in looks.items()
+                                        for guess in refine.neighbours(located, px_per_400)),
+                              threshold)
 
     def _scan(self, decoded: Decoded, looks: dict[int, np.ndarray],
               threshold: float) -> tuple[np.ndarray, float, int] | None:
         """SEARCH_AGREEMENT accepted answers that agree, from a grid over the whole photo
         (refine.scan): the surest one's answer, named as found (turns 0)."""
         letterbox = decoded.letterbox
+        guesses = refine.scan(list(looks.values()), (letterbox.width, letterbox.height),
+                              max(letterbox.width, letterbox.height) / INPUT_SIZE)
+        return self._agreeing(decoded, ((guess, 0) for guess in guesses), threshold)
+
+    def _agreeing(self, decoded: Decoded, guesses, threshold: float
+                  ) -> tuple[np.ndarray, float, int] | None:
+        """The cascade from each (guess, turns) in turn, a first pass below
+        SEARCH_FIRST_PASS_FLOOR the last, until SEARCH_AGREEMENT accepted answers agree."""
         agreed = _Agreement(decoded, SEARCH_AGREEMENT)
-        for guess in refine.scan(list(looks.values()), (letterbox.width, letterbox.height),
-                                 max(letterbox.width, letterbox.height) / INPUT_SIZE):
+        for guess, turns in guesses:
             answer = agreed.add(*self.cascade(decoded, guess, threshold,
-                                              SEARCH_FIRST_PASS_FLOOR), 0, threshold)
+                                              SEARCH_FIRST_PASS_FLOOR), turns, threshold)
             if answer is not None:
                 return answer
         return None
