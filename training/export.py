@@ -176,12 +176,8 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
             "confidence_threshold_choice"]["threshold"]
         # Chosen on the first look's confidences; served, a refused answer gets the second
         # look (certcorners.predictor), so the validation figures as served are recorded too.
-        served = summarize(run_folder(cascade, val_dir, refiner_card["confidence_threshold"]),
-                           refiner_card["confidence_threshold"])
-        refiner_card["confidence_threshold_choice"]["as_served_with_second_look"] = {
-            key: served.get(key) for key in ("positives_refused_share",
-                                             "negatives_refused_share",
-                                             "answers_from_second_look")}
+        refiner_card["confidence_threshold_choice"]["as_served_with_second_look"] = _as_served(
+            cascade, val_dir, refiner_card["confidence_threshold"])
     # A provisional card, so evaluation loads the package exactly as the function will.
     (package_dir / CARD_FILE).write_text(json.dumps(
         {"serving_model": FLOAT_MODEL_FILE, **refiner_card}))
@@ -249,16 +245,10 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
         if val_dir is None:
             raise ValueError("a package with a refusal threshold needs val_dir: its "
                              "validation figures as served are measured again")
-        cascade = predictor_for(package_dir, card, 1)
-        served = summarize(run_folder(cascade, val_dir, threshold), threshold)
         card["confidence_threshold_choice"] = {
             **card.get("confidence_threshold_choice", {}),
-            "as_served_with_second_look": {"dataset": str(val_dir), **{
-                key: served.get(key) for key in ("positives_refused_share",
-                                                 "negatives_refused_share",
-                                                 "answers_from_second_look",
-                                                 "answers_from_search",
-                                                 "answers_from_scan")}}}
+            "as_served_with_second_look": {"dataset": str(val_dir), **_as_served(
+                predictor_for(package_dir, card, 1), val_dir, threshold)}}
     # The new version in the card evaluation loads, so the evaluations carry it.
     (package_dir / CARD_FILE).write_text(json.dumps(card))
     metrics, reported = _evaluations(package_dir, test_dir, report, out_dir, threshold)
@@ -275,6 +265,15 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
     files = [package_dir / name for name in sorted(card["files"])]
     (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return write_package(package_dir, [*files, package_dir / CARD_FILE])
+
+
+def _as_served(cascade: Predictor, val_dir: str | Path, threshold: float) -> dict:
+    """The card's record of the validation folder as served at `threshold`: the refusals and
+    where the answers came from."""
+    served = summarize(run_folder(cascade, val_dir, threshold), threshold)
+    return {key: served.get(key) for key in (
+        "positives_refused_share", "negatives_refused_share", "answers_from_second_look",
+        "answers_from_search", "answers_from_scan")}
 
 
 def _evaluations(package_dir: Path, test_dir: Path, report: tuple, out_dir: Path,
