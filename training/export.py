@@ -29,7 +29,7 @@ from certcorners.model_card import (
 )
 from certcorners.model_store import open_package, predictor_for
 from certcorners.predictor import REFINE_PASSES, Predictor, _Network
-from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE
+from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE, unit_range
 
 from training.dataset import load_arrays
 from training.evaluate import evaluate, run_folder, summarize
@@ -61,7 +61,7 @@ def corner_deviation_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _run_tflite(path: Path, inputs: np.ndarray) -> np.ndarray:
     predictor = Predictor(path, num_threads=1)
-    return np.stack([predictor.run(x.astype(np.float32) / 255.0) for x in inputs])
+    return np.stack([predictor.run(unit_range(x)) for x in inputs])
 
 
 def git_commit() -> str:
@@ -93,7 +93,7 @@ def choose_threshold(positive_confidence: np.ndarray, negative_confidence: np.nd
 
 def _refiner_parity(model: keras.Model, path: Path, crops: np.ndarray) -> dict:
     network = _Network(path, [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], 1)
-    x = crops.astype(np.float32) / 255.0
+    x = unit_range(crops)
     keras_out = model.predict(x, batch_size=64, verbose=0)
     lite_out = np.stack([network.run(c) for c in x])
     corner_dev = np.linalg.norm(((lite_out - keras_out)[:, :8].reshape(-1, 4, 2))
@@ -138,7 +138,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     # Parity: the served flatbuffer against the Keras model on held-out photos.
     inputs, _ = load_arrays(test_dir)
     inputs = inputs[:parity_photos]
-    keras_out = model.predict(inputs.astype(np.float32) / 255.0, batch_size=32, verbose=0)
+    keras_out = model.predict(unit_range(inputs), batch_size=32, verbose=0)
     float_dev = corner_deviation_px(_run_tflite(package_dir / FLOAT_MODEL_FILE, inputs),
                                     keras_out)
     if not float_dev.max() <= PARITY_TOLERANCE_PX:  # written so that NaN fails too

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from certcorners.preprocessing import INPUT_SIZE
+from certcorners.preprocessing import INPUT_SIZE, unit_range
 from keras import ops
 
 from training.dataset import load_arrays
@@ -83,7 +83,7 @@ class Batches(keras.utils.PyDataset):
 
     def __getitem__(self, index):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
-        return self.inputs[rows].astype(np.float32) / 255.0, self.targets[rows]
+        return unit_range(self.inputs[rows]), self.targets[rows]
 
     def on_epoch_end(self):
         if self.shuffle:

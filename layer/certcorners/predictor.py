@@ -26,6 +26,7 @@ from certcorners.preprocessing import (
     letterbox_array,
     output_to_corners,
     scaled_upright,
+    unit_range,
 )
 
 # The refiner runs three times: the first pass brings stage 1's guess close, the later ones,
@@ -97,7 +98,8 @@ class _Network:
 
     def run(self, array: np.ndarray) -> np.ndarray:
         with self._lock:
-            self.interpreter.set_tensor(self._input, array[np.newaxis].astype(np.float32))
+            self.interpreter.set_tensor(self._input,
+                                       np.asarray(array, np.float32)[np.newaxis])
             self.interpreter.invoke()
             return self.interpreter.get_tensor(self._output)[0].copy()
 
@@ -127,14 +129,12 @@ class Predictor:
     @staticmethod
     def canvas(decoded: Decoded) -> np.ndarray:
         """Stage 1's input: the photo letterboxed to [400, 400, 1] float32 in [0, 1]."""
-        return letterbox_array(scaled_upright(decoded), decoded.letterbox).astype(
-            np.float32) / 255.0
+        return unit_range(letterbox_array(scaled_upright(decoded), decoded.letterbox))
 
     def refine(self, decoded: Decoded, quad: np.ndarray) -> refine.Refined:
         """One refiner pass from a guessed quad."""
         crop, crop_to_photo = refine.cut(decoded, refine.reading_order(quad))
-        return refine.to_photo(self.refiner.run(crop.astype(np.float32) / 255.0),
-                               crop_to_photo)
+        return refine.to_photo(self.refiner.run(unit_range(crop)), crop_to_photo)
 
     def cascade(self, decoded: Decoded, located: np.ndarray, threshold: float | None = None,
                 first_pass_floor: float = 0.0) -> tuple[np.ndarray, float]:
