@@ -43,6 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p = steps.add_parser("train", help="fit stage 1, the locator (400 x 400 whole photo)",
                          formatter_class=defaults)
     _training_options(p, epochs=40, batch_size=32, learning_rate=2e-3, patience=8)
+    p.add_argument("--strided-blocks", type=int, default=0,
+                   help="leading blocks with a stride-2 convolution instead of a max-pool "
+                        "(faster; --init-from a pooled model's weights loads into it)")
 
     p = steps.add_parser("train-refiner", help="fit stage 2, the refiner (the number's crop)",
                          formatter_class=defaults)
@@ -149,13 +152,15 @@ def _run(args) -> int:
 
         print(f"wrote {augment(args.source, args.out, args.copies, args.seed)}")
     elif args.step == "train":
+        from training.model import ModelConfig
         from training.train import TrainConfig, train
 
         config = TrainConfig(train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
                              out_dir=str(args.out), epochs=args.epochs,
                              batch_size=args.batch_size, learning_rate=args.learning_rate,
                              patience=args.patience, seed=args.seed,
-                             init_from=str(args.init_from or ""))
+                             init_from=str(args.init_from or ""),
+                             model=ModelConfig(strided_blocks=args.strided_blocks))
         for key, value in train(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":

@@ -1,8 +1,9 @@
 """The corner regressor: a small Functional Keras CNN, ~0.1M parameters.
 
-Conv -> BatchNorm -> ReLU -> MaxPool blocks shrink the 400 x 400 grayscale input to a 6 x 6 x 96
-map; Flatten keeps where things are (a global pool would throw the position away); Dense(8)
-gives x, y of the four corners in spec order, as fractions of the 400-px input.
+Conv -> BatchNorm -> ReLU -> MaxPool blocks (in the first `strided_blocks` of them a stride-2
+Conv instead of the pool) shrink the 400 x 400 grayscale input to a 6 x 6 x 96 map; Flatten keeps
+where things are (a global pool would throw the position away); Dense(8) gives x, y of the four
+corners in spec order, as fractions of the 400-px input.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ class ModelConfig:
     input_size: int = INPUT_SIZE
     filters: tuple[int, ...] = (8, 16, 24, 32, 48, 96)
     dropout: float = 0.0
+    # Leading blocks whose convolution strides by 2 instead of being max-pooled: the same
+    # weights (a pooled model's weights load into a strided one), a quarter of the block's
+    # multiply-accumulates, and no full-size activations written and read back, where the
+    # first blocks on the 400 x 400 input cost most of the locator's time.
+    strided_blocks: int = 0
 
     def __post_init__(self):
         if self.input_size != INPUT_SIZE:
@@ -27,6 +33,9 @@ class ModelConfig:
             raise ValueError(f"filters must be positive integers, got {self.filters}")
         if len(self.filters) > 8:
             raise ValueError("at most 8 blocks: each halves the 400-px input")
+        if not 0 <= self.strided_blocks <= len(self.filters):
+            raise ValueError(f"strided_blocks must be in [0, {len(self.filters)}], got "
+                             f"{self.strided_blocks}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
@@ -36,10 +45,13 @@ def build_model(config: ModelConfig | None = None) -> keras.Model:
     inputs = keras.Input((config.input_size, config.input_size, 1), name="image")
     x = inputs
     for block, filters in enumerate(config.filters):
-        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
+        strided = block < config.strided_blocks
+        x = layers.Conv2D(filters, 3, strides=2 if strided else 1, padding="same",
+                          use_bias=False, name=f"conv{block}")(x)
         x = layers.BatchNormalization(name=f"bn{block}")(x)
         x = layers.ReLU(name=f"relu{block}")(x)
-        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        if not strided:
+            x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
     x = layers.Flatten(name="flatten")(x)
     if config.dropout:
         x = layers.Dropout(config.dropout, name="dropout")(x)

@@ -135,6 +135,21 @@ def test_bad_model_config_is_a_value_error():
         ModelConfig(input_size=256)
     with pytest.raises(ValueError):
         ModelConfig(filters=(8, 0))
+    for strided_blocks in (-1, 7):
+        with pytest.raises(ValueError, match="strided_blocks"):
+            ModelConfig(strided_blocks=strided_blocks)
+
+
+def test_strided_locator_takes_a_pooled_locators_weights_at_a_fraction_of_the_cost():
+    from training.model import multiply_accumulates
+
+    pooled, strided = build_model(), build_model(ModelConfig(strided_blocks=2))
+    strided.set_weights(pooled.get_weights())  # what --init-from does
+    assert strided.count_params() == pooled.count_params()
+    image = np.random.default_rng(0).random((1, 400, 400, 1), dtype=np.float32)
+    assert strided.predict(image, verbose=0).shape == (1, 8)
+    # The first two blocks held ~46 % of the pooled model's multiply-accumulates.
+    assert multiply_accumulates(strided) < 0.7 * multiply_accumulates(pooled)
 
 
 def test_refiner_guesses_stray_as_far_as_configured():

@@ -332,6 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--handler-calls", type=int, default=500)
     parser.add_argument("--cold-runs", type=int, default=10)
     parser.add_argument("--accuracy-photos", type=int, default=200)
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="an earlier model.tar.gz: its locator and cascade (1 thread) run "
+                             "in turns with the committed package's, for side-by-side ratios")
     args = parser.parse_args(argv)
     if args.step == "child":
         payload = json.loads(args.payload)
@@ -361,6 +364,10 @@ def run(args) -> int:
     report["cascade"] = [_run_child(["child", "cascade", json.dumps(
         {"threads": threads, "model_dir": model_dir, "photos": setup["photos"],
          "repeats": args.repeats})]) for threads in (1, 2)]
+
+    if args.baseline:
+        print(f"side by side with {args.baseline} ...", flush=True)
+        report["baseline"] = side_by_side(args.baseline, setup, args.repeats)
 
     s3_port = local.free_port()
     with local.local_s3(s3_port, PACKAGE), tempfile.TemporaryDirectory() as cache:
@@ -411,6 +418,41 @@ def run(args) -> int:
     return 0
 
 
+BASELINE_ROUNDS = 3
+
+
+def side_by_side(baseline: Path, setup: dict, repeats: int) -> dict:
+    """The committed package's locator alone and cascade (1 thread, the photos with a
+    certificate) against `baseline`'s, in alternating fresh processes, BASELINE_ROUNDS
+    rounds: the medians of each side's p50s and their ratios (baseline / committed)."""
+    import tarfile
+
+    baseline_dir = WORK / "baseline-model"
+    baseline_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(baseline) as tar:
+        tar.extractall(baseline_dir, filter="data")
+    photos = [p for p in setup["photos"] if "no-certificate" not in p]
+    sides = {"committed": setup["model_dir"], "baseline": str(baseline_dir)}
+    p50s = {side: {"locator": []} for side in sides}
+    for _ in range(BASELINE_ROUNDS):
+        for side, model_dir in sides.items():
+            p50s[side]["locator"].append(_run_child(["child", "inference", json.dumps(
+                {"engine": "litert", "threads": 1, "model_dir": model_dir,
+                 "inputs": setup["inputs"], "repeats": repeats})])["p50"])
+            cascade = _run_child(["child", "cascade", json.dumps(
+                {"threads": 1, "model_dir": model_dir, "photos": photos,
+                 "repeats": repeats})])
+            for name, figures in cascade["photos"].items():
+                p50s[side].setdefault(f"cascade {name}", []).append(figures["p50"])
+    versions = {side: json.loads((Path(d) / "model_card.json").read_text())["version"]
+                for side, d in sides.items()}
+    medians = {side: {k: round(statistics.median(v), 3) for k, v in rows.items()}
+               for side, rows in p50s.items()}
+    return {"versions": versions, "rounds": BASELINE_ROUNDS, "p50_ms": medians,
+            "baseline_over_committed": {k: round(medians["baseline"][k] / v, 2)
+                                        for k, v in medians["committed"].items()}}
+
+
 def print_table(report: dict) -> None:
     rows = {(r["engine"], r["threads"]): r for r in report["inference"]}
     floor = report["floor"]["floor_ms_1_thread"]
@@ -458,6 +500,14 @@ def print_table(report: dict) -> None:
         f"{name} {value:.3f}" for name, value in cold["litert_phases_median_s"].items()))
     print(f"peak RSS: warm handler {report['handler']['peak_rss_mb']:.0f} MB; TensorFlow "
           f"baseline {cold['tensorflow_peak_rss_mb']:.0f} MB")
+    if "baseline" in report:
+        side = report["baseline"]
+        print(f"\n| 1 thread, p50 ms (median of {side['rounds']} alternating rounds) | "
+              f"{side['versions']['committed']} | {side['versions']['baseline']} | ratio |")
+        print("|---|---|---|---|")
+        for key, value in side["p50_ms"]["committed"].items():
+            print(f"| {key} | {value:.2f} | {side['p50_ms']['baseline'][key]:.2f} | "
+                  f"{side['baseline_over_committed'][key]:.2f} x |")
     for mode, metrics in report["draft_accuracy"].items():
         print(f"{mode}: mean {metrics['mean_corner_error_px']} px, p95 "
               f"{metrics['p95_corner_error_px']} px, orientation {metrics['orientation_share']}")
