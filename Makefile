@@ -262,11 +262,11 @@ locator-fresh: locator-more-data reference-data-fresh  ## stage 1 on 6,000 photo
 		--out $(REFERENCE_RUN)/locator-fresh --epochs $(STAGE1_FRESH_EPOCHS) \
 		--learning-rate 2e-4 --init-from $(REFERENCE_RUN)/locator-more-data/model.keras
 
-reference-data-head: reference-eval-data  ## the first 4,000 photos of reference-data's training set alone (seed 31, no negatives; ~20 min on 2 cores; resumes)
+reference-data-head: reference-eval-data  ## the first 4,000 photos of reference-data's training set alone (seed 31, no negatives; ~12 min on 2 cores; resumes)
 	test -f $(REFERENCE_DATA)/train-head/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/train-head --count 4000 --seed 31
 
-reference-data-fresh-head: reference-eval-data  ## the first 2,000 photos of reference-data-fresh's alone (seed 36; ~12 min on 2 cores; resumes)
+reference-data-fresh-head: reference-eval-data  ## the first 2,000 photos of reference-data-fresh's alone (seed 36; ~8 min on 2 cores; resumes)
 	test -f $(REFERENCE_DATA)/train-fresh-head/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/train-fresh-head --count 2000 --seed 36
 
@@ -277,14 +277,14 @@ $(REFERENCE_RUN)/strided-init/model.keras:
 	tar -xzf $(REFERENCE_RUN)/strided-init/package.tar.gz -C $(REFERENCE_RUN)/strided-init \
 		model.keras
 
-locator-strided: reference-data-head $(REFERENCE_RUN)/strided-init/model.keras  ## stage 1 with strided first blocks, from the shipped locator (resumes)
+locator-strided: reference-data-head $(REFERENCE_RUN)/strided-init/model.keras  ## stage 1 with strided first blocks, from reference-20261122e's locator (the package at STRIDED_INIT_COMMIT; ~1 min an epoch on 2 cores; resumes)
 	test -f $(REFERENCE_RUN)/locator-strided/model.keras || $(PY) -m training train \
 		--train $(REFERENCE_DATA)/train-head --val $(REFERENCE_DATA)/val \
 		--out $(REFERENCE_RUN)/locator-strided --epochs $(STAGE1_STRIDED_EPOCHS) \
 		--learning-rate 1e-3 --strided-blocks $(STRIDED_BLOCKS) \
 		--init-from $(REFERENCE_RUN)/strided-init/model.keras
 
-locator-strided-more: locator-strided reference-data-fresh-head  ## the strided locator's second phase, on 6,000 distinct photos (~1.2 min an epoch on 2 cores; resumes)
+locator-strided-more: locator-strided reference-data-fresh-head  ## the strided locator's second phase, on 6,000 distinct photos (~1-2.5 min an epoch on 2 cores; resumes)
 	test -f $(REFERENCE_RUN)/locator-strided-more/model.keras || $(PY) -m training train \
 		--train $(REFERENCE_DATA)/train-head $(REFERENCE_DATA)/train-fresh-head \
 		--val $(REFERENCE_DATA)/val --out $(REFERENCE_RUN)/locator-strided-more \
