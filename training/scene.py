@@ -13,7 +13,9 @@ from them.
 
 from __future__ import annotations
 
+import os
 import struct
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -124,7 +126,16 @@ def clutter_fonts() -> tuple[str, ...]:
                         k in name for k in ("Serif", "Mono", "Tinos", "Cousine", "C059",
                                             "P052", "NimbusRoman", "Caladea")):
                     found.add(str(path))
-    return tuple(sorted(f for f in found if not missing_glyphs(f, "čšžáéíóúôäňľ")))
+    return tuple(sorted((f for f in found if not missing_glyphs(f, "čšžáéíóúôäňľ")),
+                        key=_portable_order))
+
+
+def _portable_order(path: str) -> tuple[bool, str]:
+    """Fonts inside the Python environment (matplotlib's DejaVu) last, by their path within it:
+    sorted by full path, they fell before or after /usr/share depending on where the checkout
+    and its .venv live, and the same seed made other photos in another folder."""
+    inside = path.startswith(sys.prefix + os.sep)
+    return inside, path[len(sys.prefix):] if inside else path
 
 
 @lru_cache(maxsize=512)

@@ -122,3 +122,21 @@ def test_interrupted_generation_resumes_with_the_same_photos(tmp_path, monkeypat
     resumed = generate(partial, 4, seed=13, workers=1)
     assert (resumed / "labels.jsonl").read_text() == (full / "labels.jsonl").read_text()
     assert not list(resumed.glob(".labels-*"))
+
+
+def test_clutter_fonts_order_does_not_depend_on_where_the_environment_lives(monkeypatch):
+    """The same seed must make the same photos in any checkout: fonts inside the Python
+    environment (matplotlib's DejaVu) sort by their path within it, after the system's."""
+    import sys
+
+    from training import scene
+
+    system = "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf"
+    orders = []
+    for prefix in ("/aaa/checkout/.venv", "/zzz/checkout/.venv"):
+        monkeypatch.setattr(sys, "prefix", prefix)
+        bundled = f"{prefix}/lib/site-packages/matplotlib/mpl-data/fonts/ttf/DejaVuSans.ttf"
+        ordered = sorted([bundled, system], key=scene._portable_order)
+        orders.append([path.removeprefix(prefix) for path in ordered])
+    assert orders[0] == orders[1]
+    assert orders[0][0] == system
