@@ -61,6 +61,13 @@ def build_model(config: ModelConfig | None = None) -> keras.Model:
     return keras.Model(inputs, outputs, name="corner_regressor")
 
 
+def strided_blocks(model: keras.Model) -> int:
+    """How many leading blocks of a locator stride their convolution (ModelConfig)."""
+    convolutions = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    return next((i for i, layer in enumerate(convolutions) if tuple(layer.strides) != (2, 2)),
+                len(convolutions))
+
+
 def multiply_accumulates(model: keras.Model) -> int:
     """MACs per image of the convolutions and the dense layer (the rest is negligible)."""
     total = 0

@@ -17,7 +17,7 @@ from certcorners.preprocessing import INPUT_SIZE, unit_range
 from keras import ops
 
 from training.dataset import load_arrays
-from training.model import ModelConfig, build_model
+from training.model import ModelConfig, build_model, strided_blocks
 
 
 @dataclass(frozen=True)
@@ -217,8 +217,14 @@ def train(config: TrainConfig, datasets=None) -> dict:
     with scope:
         model = build_model(config.model)
         if config.init_from:
-            model.set_weights(keras.saving.load_model(config.init_from,
-                                                      compile=False).get_weights())
+            source = keras.saving.load_model(config.init_from, compile=False)
+            if strided_blocks(source) > config.model.strided_blocks:
+                # The weights would load (the same shapes) into a network that pools where
+                # they learnt to stride: a worse start, silently.
+                raise ValueError(f"{config.init_from} strides its first "
+                                 f"{strided_blocks(source)} blocks: train it with "
+                                 f"--strided-blocks {strided_blocks(source)} (or more)")
+            model.set_weights(source.get_weights())
         # Cosine decay over the planned run: a fixed budget ends at a low rate, and the
         # schedule resumes where it was because BackupAndRestore restores the step count.
         steps = config.epochs * math.ceil(len(train_data[0]) / (config.batch_size * replicas))

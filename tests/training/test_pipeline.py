@@ -140,10 +140,22 @@ def test_bad_model_config_is_a_value_error():
             ModelConfig(strided_blocks=strided_blocks)
 
 
+def test_a_strided_locator_is_not_fine_tuned_as_a_pooled_one(tmp_path):
+    strided = build_model(ModelConfig(strided_blocks=2))
+    strided.save(tmp_path / "strided.keras")
+    images = np.zeros((4, 400, 400, 1), np.uint8)
+    targets = np.full((4, 8), 0.5, np.float32)
+    config = TrainConfig(out_dir=str(tmp_path / "run"), epochs=1, batch_size=4,
+                         init_from=str(tmp_path / "strided.keras"))
+    with pytest.raises(ValueError, match="--strided-blocks 2"):
+        train(config, datasets=((images, targets), (images, targets)))
+
+
 def test_strided_locator_takes_a_pooled_locators_weights_at_a_fraction_of_the_cost():
-    from training.model import multiply_accumulates
+    from training.model import multiply_accumulates, strided_blocks
 
     pooled, strided = build_model(), build_model(ModelConfig(strided_blocks=2))
+    assert (strided_blocks(pooled), strided_blocks(strided)) == (0, 2)
     strided.set_weights(pooled.get_weights())  # what --init-from does
     assert strided.count_params() == pooled.count_params()
     image = np.random.default_rng(0).random((1, 400, 400, 1), dtype=np.float32)
