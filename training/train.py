@@ -218,12 +218,13 @@ def train(config: TrainConfig, datasets=None) -> dict:
         model = build_model(config.model)
         if config.init_from:
             source = keras.saving.load_model(config.init_from, compile=False)
-            if strided_blocks(source) > config.model.strided_blocks:
+            source_strided = strided_blocks(source)
+            if source_strided > config.model.strided_blocks:
                 # The weights would load (the same shapes) into a network that pools where
                 # they learnt to stride: a worse start, silently.
-                raise ValueError(f"{config.init_from} strides its first "
-                                 f"{strided_blocks(source)} blocks: train it with "
-                                 f"--strided-blocks {strided_blocks(source)} (or more)")
+                raise ValueError(f"{config.init_from} strides its first {source_strided} "
+                                 f"blocks: train it with --strided-blocks {source_strided} "
+                                 "(or more)")
             model.set_weights(source.get_weights())
         # Cosine decay over the planned run: a fixed budget ends at a low rate, and the
         # schedule resumes where it was because BackupAndRestore restores the step count.

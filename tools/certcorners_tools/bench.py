@@ -259,10 +259,19 @@ def measured_peak_gflops(seconds: float = 3.0) -> float:
     return round(float(out.stdout.strip()), 1)
 
 
-def prepare(work: Path) -> dict:
-    """The model, inputs and events every engine shares."""
+def _extracted(package: Path, model_dir: Path) -> str:
+    """A model.tar.gz unpacked into model_dir (tarfile's data filter: no links out, no
+    absolute paths), as the children load it."""
     import tarfile
 
+    model_dir.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(package) as tar:
+        tar.extractall(model_dir, filter="data")
+    return str(model_dir)
+
+
+def prepare(work: Path) -> dict:
+    """The model, inputs and events every engine shares."""
     from certcorners.preprocessing import to_model_input
 
     from certcorners_tools import local
@@ -270,10 +279,7 @@ def prepare(work: Path) -> dict:
     from training.photo import scene_photo, synthetic_photo
 
     work.mkdir(parents=True, exist_ok=True)
-    model_dir = work / "model"
-    model_dir.mkdir(exist_ok=True)
-    with tarfile.open(PACKAGE) as tar:
-        tar.extractall(model_dir, filter="data")
+    model_dir = _extracted(PACKAGE, work / "model")
     photos = {"1200x847": synthetic_photo(3, 9001, (1200, 847)).jpeg,
               "4032x3024": synthetic_photo(3, 9002, (4032, 3024)).jpeg}
     events, photo_files = [], []
@@ -425,14 +431,9 @@ def side_by_side(baseline: Path, setup: dict, repeats: int) -> dict:
     """The committed package's locator alone and cascade (1 thread, the photos with a
     certificate) against `baseline`'s, in alternating fresh processes, BASELINE_ROUNDS
     rounds: the medians of each side's p50s and their ratios (baseline / committed)."""
-    import tarfile
-
-    baseline_dir = WORK / "baseline-model"
-    baseline_dir.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(baseline) as tar:
-        tar.extractall(baseline_dir, filter="data")
     photos = [p for p in setup["photos"] if "no-certificate" not in p]
-    sides = {"committed": setup["model_dir"], "baseline": str(baseline_dir)}
+    sides = {"committed": setup["model_dir"],
+             "baseline": _extracted(baseline, WORK / "baseline-model")}
     p50s = {side: {"locator": []} for side in sides}
     for _ in range(BASELINE_ROUNDS):
         for side, model_dir in sides.items():
