@@ -60,6 +60,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rectangles", type=float, default=0.0,
                    help="share of the wider guesses cut as serving cuts its first crop: "
                         "around a number-shaped rectangle where the guess is")
+    p.add_argument("--strided-blocks", type=int, default=0,
+                   help="blocks after the first whose first convolution strides by 2 instead "
+                        "of a max-pool ending the block (faster; --init-from a pooled "
+                        "refiner's weights, or a package's refiner, loads into it)")
 
     p = steps.add_parser("evaluate", help="spec metrics (stage 1 and cascade), refusals, "
                          "breakdowns, worst overlays", formatter_class=defaults)
@@ -130,7 +134,8 @@ def _training_options(p, epochs, batch_size, learning_rate, patience) -> None:
                    help="epochs without improvement before stopping")
     p.add_argument("--seed", type=int, default=0, help="weights and shuffling")
     p.add_argument("--init-from", type=Path, default=None,
-                   help="a .keras model to start from (continue, or fine-tune the reference)")
+                   help="a .keras model to start from (continue, or fine-tune the reference); "
+                        "train-refiner also takes a package (model.tar.gz) and its refiner")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +169,13 @@ def _run(args) -> int:
         for key, value in train(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":
-        from training.refiner import CropConfig, GuessErrors, RefinerTrainConfig, train_refiner
+        from training.refiner import (
+            CropConfig,
+            GuessErrors,
+            RefinerConfig,
+            RefinerTrainConfig,
+            train_refiner,
+        )
 
         config = RefinerTrainConfig(
             train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
@@ -172,7 +183,8 @@ def _run(args) -> int:
             learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
             init_from=str(args.init_from or ""), crops=CropConfig(
                 copies=args.copies, rectangles=args.rectangles,
-                errors=GuessErrors(shift=args.shift, wide_shift=args.wide_shift)))
+                errors=GuessErrors(shift=args.shift, wide_shift=args.wide_shift)),
+            model=RefinerConfig(strided_blocks=args.strided_blocks))
         for key, value in train_refiner(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "evaluate":

@@ -34,7 +34,7 @@ from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE, unit_range
 from training.dataset import load_arrays
 from training.evaluate import evaluate, run_folder, summarize
 from training.model import multiply_accumulates
-from training.refiner import CropConfig, load_crops
+from training.refiner import REFINER_KERAS_FILE, CropConfig, load_crops
 
 KERAS_FILE = "model.keras"
 # float32 LiteRT and Keras run the same arithmetic in a different order (fused batch norm,
@@ -164,8 +164,10 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
             refiner_card, parity["refiner"] = _refiner_from_run(
                 Path(refiner_run), refiner_path, test_dir, parity_photos)
         else:
-            refiner_bytes, refiner_card, parity["refiner"] = reused
+            refiner_bytes, keras_bytes, refiner_card, parity["refiner"] = reused
             refiner_path.write_bytes(refiner_bytes)
+            if keras_bytes is not None:
+                (package_dir / REFINER_KERAS_FILE).write_bytes(keras_bytes)
         cascade = predictor_for(package_dir, {"refiner_model": REFINER_MODEL_FILE}, 1)
         records = run_folder(cascade, val_dir)
         confidence = np.array([r["confidence"] for r in records])
@@ -318,6 +320,7 @@ def _refiner_from_run(refiner_run: Path, refiner_path: Path, test_dir: Path,
     its parity check."""
     refiner_model = keras.saving.load_model(refiner_run / KERAS_FILE, compile=False)
     refiner_path.write_bytes(to_tflite(refiner_model))
+    refiner_model.save(refiner_path.parent / REFINER_KERAS_FILE)
     crops, _ = load_crops(test_dir, CropConfig(seed=99))
     entries = _refiner_entries(
         refiner_parameters=int(refiner_model.count_params()),
@@ -327,10 +330,11 @@ def _refiner_from_run(refiner_run: Path, refiner_path: Path, test_dir: Path,
     return entries, _refiner_parity(refiner_model, refiner_path, crops[:parity_photos])
 
 
-def _refiner_from_package(package: Path) -> tuple[bytes, dict, dict]:
+def _refiner_from_package(package: Path) -> tuple[bytes, bytes | None, dict, dict]:
     """The refiner of an earlier package, verified against its card as the function verifies
-    a package: its bytes, the card entries it brings, and the parity check that card records
-    (made when it was exported; the same bytes need no new one)."""
+    a package: its bytes, its Keras model's bytes (None where the package has none), the card
+    entries it brings, and the parity check that card records (made when it was exported;
+    the same bytes need no new one)."""
     if not package.is_file():
         raise ValueError(f"{package} is not a model.tar.gz")
     with tempfile.TemporaryDirectory() as scratch:
@@ -343,7 +347,9 @@ def _refiner_from_package(package: Path) -> tuple[bytes, dict, dict]:
         if name is None:
             raise ValueError(f"{package} has no refiner")
         refiner_bytes = (folder / name).read_bytes()
-    return refiner_bytes, _refiner_entries(
+        keras_bytes = ((folder / REFINER_KERAS_FILE).read_bytes()
+                       if REFINER_KERAS_FILE in card["files"] else None)
+    return refiner_bytes, keras_bytes, _refiner_entries(
         **{key: card[key] for key in _REFINER_KEYS if key in card},
         refiner_from_package={"version": card.get("version"),
                               "sha256": card["files"][name]["sha256"]},

@@ -20,13 +20,17 @@ from pathlib import Path
 import keras
 import numpy as np
 from certcorners import refine
-from certcorners.preprocessing import decode
+from certcorners.preprocessing import decode, unit_range
 from keras import layers, ops
 
 from training.dataset import Example, cached_arrays, read_examples
 from training.train import Batches, RunConfig, fit_callbacks
 
 CROPS_FILE = "refiner-crops.npz"
+# The refiner as Keras, shipped beside the flatbuffer serving runs (training.export): what a
+# later run fine-tunes (train-refiner --init-from <package>). Packages before reference-
+# 20261202f ship none; their refiner is rebuilt from the flatbuffer (refiner_from_litert).
+REFINER_KERAS_FILE = "refiner.keras"
 # Bumped when the way crops are cut changes without a CropConfig field changing, so that
 # cached crops are rebuilt. 2: guesses serving would not refine, or whose truth lies more
 # than a crop's width away, are drawn again.
@@ -184,12 +188,21 @@ def load_crops(folder: str | Path, config: CropConfig, workers: int | None = Non
 class RefinerConfig:
     filters: tuple[int, ...] = (16, 24, 32, 48, 64)
     dense: int = 96
+    # Blocks after the first (1, 2, ...) whose first convolution strides by 2 instead of the
+    # block ending in a max-pool: the same weights (a pooled refiner's load into it), and the
+    # convolutions after it run on a quarter of the positions. Block 1's convolution on the
+    # 36 x 96 map is a third of the pooled refiner's multiply-accumulates.
+    strided_blocks: int = 0
 
     def __post_init__(self):
         if len(self.filters) != 5 or any(int(f) < 1 for f in self.filters):
             raise ValueError("filters: five positive widths (72 x 192 -> 2 x 6)")
         if self.dense < 1:
             raise ValueError(f"dense must be positive, got {self.dense}")
+        # Beyond 2 a strided 9 x 24 map becomes 5 x 12 where the pool makes 4 x 12, and the
+        # dense layer's weights no longer fit.
+        if not 0 <= self.strided_blocks <= 2:
+            raise ValueError(f"strided_blocks must be 0, 1 or 2, got {self.strided_blocks}")
 
 
 def build_refiner(config: RefinerConfig | None = None) -> keras.Model:
@@ -202,12 +215,15 @@ def build_refiner(config: RefinerConfig | None = None) -> keras.Model:
     x = layers.BatchNormalization(name="bn0")(x)
     x = layers.ReLU(name="relu0")(x)
     for block, filters in enumerate(rest, 1):
+        strided = block <= config.strided_blocks
         for step in range(1 if block == 1 else 2):
             name = f"{block}{'ab'[step]}"
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{name}")(x)
+            x = layers.Conv2D(filters, 3, strides=2 if strided and step == 0 else 1,
+                              padding="same", use_bias=False, name=f"conv{name}")(x)
             x = layers.BatchNormalization(name=f"bn{name}")(x)
             x = layers.ReLU(name=f"relu{name}")(x)
-        x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        if not strided:
+            x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(config.dense, activation="relu", name="dense")(x)
     # Corners start on CROP_BOX (a guess is most likely right), the logits at 0.
@@ -216,6 +232,103 @@ def build_refiner(config: RefinerConfig | None = None) -> keras.Model:
                            bias_initializer=keras.initializers.Constant(start),
                            name="refined")(x)
     return keras.Model(inputs, outputs, name="refiner")
+
+
+def refiner_from_litert(path: str | Path, crops: np.ndarray,
+                        config: RefinerConfig | None = None) -> keras.Model:
+    """The Keras refiner whose inference answers are those of an exported `path`
+    (refiner.tflite): how a package, which ships its refiner as LiteRT only, is fine-tuned.
+
+    The export folded each batch norm into its convolution (kernel and bias). Unfolded with
+    the statistics of the convolutions' outputs on `crops` (uint8, as load_crops cuts them),
+    the model answers as the flatbuffer does in inference and normalises a training batch of
+    such crops about as it was normalised in training, so fine-tuning starts where the
+    flatbuffer is."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = build_refiner(config)
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    ops_by_kind: dict[str, list] = {}
+    for op in interpreter._get_ops_details():  # noqa: SLF001 - the op graph, read only
+        ops_by_kind.setdefault(op["op_name"], []).append(op)
+    convolutions = [layer for layer in model.layers if isinstance(layer, layers.Conv2D)]
+    denses = [layer for layer in model.layers if isinstance(layer, layers.Dense)]
+    lite_convolutions = ops_by_kind.get("CONV_2D", [])
+    lite_denses = ops_by_kind.get("FULLY_CONNECTED", [])
+    if len(lite_convolutions) != len(convolutions) or len(lite_denses) != len(denses):
+        raise ValueError(f"{path} is not a refiner of this architecture: "
+                         f"{len(lite_convolutions)} convolutions and {len(lite_denses)} dense "
+                         f"layers, not {len(convolutions)} and {len(denses)}")
+
+    def constant(index: int) -> np.ndarray:
+        return np.asarray(interpreter.get_tensor(index), np.float32)
+
+    biases = {}
+    for layer, op in zip(convolutions, lite_convolutions, strict=True):
+        kernel = constant(op["inputs"][1]).transpose(1, 2, 3, 0)  # OHWI -> HWIO
+        if kernel.shape != tuple(layer.kernel.shape):
+            raise ValueError(f"{path}: {layer.name} is {kernel.shape}, not "
+                             f"{tuple(layer.kernel.shape)}")
+        layer.set_weights([kernel])
+        biases[layer.name] = constant(op["inputs"][2])
+    for layer, op in zip(denses, lite_denses, strict=True):
+        kernel = constant(op["inputs"][1]).T  # (out, in) -> (in, out)
+        if kernel.shape != tuple(layer.kernel.shape):
+            raise ValueError(f"{path}: {layer.name} is {kernel.shape}, not "
+                             f"{tuple(layer.kernel.shape)}")
+        layer.set_weights([kernel, constant(op["inputs"][2])])
+    # First the identity batch norm (output = convolution + folded bias), then, from the
+    # convolutions' outputs that gives, the statistics that keep it so.
+    norms = {layer.name: model.get_layer("bn" + layer.name[4:]) for layer in convolutions}
+    for name, norm in norms.items():
+        ones = np.ones_like(biases[name])
+        norm.set_weights([ones, biases[name], 0 * ones, ones - norm.epsilon])
+    probe = keras.Model(model.inputs, [layer.output for layer in convolutions])
+    outputs = probe.predict(unit_range(crops), batch_size=64, verbose=0)
+    for (name, norm), output in zip(norms.items(), outputs, strict=True):
+        mean = output.mean(axis=(0, 1, 2))
+        variance = output.var(axis=(0, 1, 2))
+        norm.set_weights([np.sqrt(variance + norm.epsilon), mean + biases[name], mean,
+                          variance])
+    return model
+
+
+def initial_refiner(init_from: str | Path, config: RefinerConfig, crops: np.ndarray
+                    ) -> keras.Model:
+    """The refiner a run starts from: a .keras refiner, or the refiner of an exported package
+    (model.tar.gz, its files verified as serving verifies them), in `config`'s architecture.
+    A pooled refiner's weights load into a strided one; not the other way round."""
+    init_from = Path(init_from)
+    if init_from.name.endswith(".tar.gz"):
+        import tempfile
+
+        from certcorners.errors import ModelUnavailable
+        from certcorners.model_store import open_package
+
+        with tempfile.TemporaryDirectory() as scratch:
+            try:
+                card = open_package(init_from, Path(scratch) / "package")
+            except ModelUnavailable as exc:
+                raise ValueError(f"{init_from}: {exc}") from exc
+            if "refiner_model" not in card:
+                raise ValueError(f"{init_from} has no refiner")
+            folder = Path(scratch) / "package"
+            source = (keras.saving.load_model(folder / REFINER_KERAS_FILE, compile=False)
+                      if REFINER_KERAS_FILE in card["files"] else refiner_from_litert(
+                          folder / card["refiner_model"], crops,
+                          replace(config, strided_blocks=0)))
+    else:
+        source = keras.saving.load_model(init_from, compile=False)
+    source_strided = sum(1 for layer in source.layers if isinstance(layer, layers.Conv2D)
+                         and layer.name != "conv0" and tuple(layer.strides) == (2, 2))
+    if source_strided > config.strided_blocks:
+        raise ValueError(f"{init_from} strides {source_strided} blocks: train it with "
+                         f"--strided-blocks {source_strided} (its weights in a pooled refiner "
+                         f"would run where they never learnt to)")
+    model = build_refiner(config)
+    model.set_weights(source.get_weights())
+    return model
 
 
 def _bce(labels, logits):
@@ -289,9 +402,8 @@ def train_refiner(config: RefinerTrainConfig, datasets=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "train_config.json").write_text(json.dumps(config.to_json(), indent=2))
     keras.utils.set_random_seed(config.seed)
-    model = build_refiner(config.model)
-    if config.init_from:
-        model.set_weights(keras.saving.load_model(config.init_from, compile=False).get_weights())
+    model = (initial_refiner(config.init_from, config.model, train_data[0][:2048])
+             if config.init_from else build_refiner(config.model))
     steps = config.epochs * math.ceil(len(train_data[0]) / config.batch_size)
     model.compile(optimizer=keras.optimizers.Adam(
         keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import tarfile
 
+import keras
 import numpy as np
 import pytest
 from certcorners.model_card import CARD_FILE, FLOAT_MODEL_FILE, sha256_file
@@ -266,6 +267,24 @@ def test_two_stage_package_lists_both_networks_with_parity_and_a_threshold(
     photo = next(synthetic_set.glob("*.jpg")).read_bytes()
     prediction = predictor.predict(photo)
     assert prediction.corners.shape == (4, 2) and 0 <= prediction.confidence <= 1
+    # The refiner's Keras model ships too, and is what a run started from the package loads;
+    # a new locator reusing this package's refiner carries it on.
+    from training.refiner import REFINER_KERAS_FILE, RefinerConfig, initial_refiner
+
+    assert card["files"][REFINER_KERAS_FILE]["sha256"] == sha256_file(
+        run / "package" / REFINER_KERAS_FILE)
+    trained = keras.saving.load_model(refiner_run[0] / "model.keras", compile=False)
+    started = initial_refiner(package, RefinerConfig(), np.zeros((1, 72, 192, 1), np.uint8))
+    for a, b in zip(trained.get_weights(), started.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    reused = tmp_path / "reused.tar.gz"
+    reused.write_bytes(package.read_bytes())
+    again = tmp_path / "again"
+    shutil.copytree(trained_run[0], again, ignore=shutil.ignore_patterns("package", "backup"))
+    export(again, synthetic_set, version="test-reused", parity_photos=6,
+           refiner_package=reused, val_dir=synthetic_set)
+    for name in (REFINER_MODEL_FILE, REFINER_KERAS_FILE):
+        assert sha256_file(again / "package" / name) == sha256_file(run / "package" / name)
 
 
 def test_export_with_a_refiner_needs_validation_data(trained_run, refiner_run, synthetic_set):
