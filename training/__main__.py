@@ -80,7 +80,10 @@ def parser() -> argparse.ArgumentParser:
 
     p = steps.add_parser("export", help="LiteRT export of both stages, parity checks, "
                          "threshold, model card, tarball", formatter_class=defaults)
-    p.add_argument("--run", required=True, type=Path, help="stage 1's run folder")
+    p.add_argument("--run", required=True, type=Path,
+                   help="stage 1's run folder (with --locator-from: a new folder)")
+    p.add_argument("--locator-from", type=Path, default=None,
+                   help="an earlier model.tar.gz whose locator this package reuses as is")
     p.add_argument("--refiner-run", type=Path, default=None,
                    help="the refiner's run folder (omit for a stage-1-only package)")
     p.add_argument("--refiner-from", type=Path, default=None,
@@ -198,7 +201,7 @@ def _run(args) -> int:
 
         export(args.run, args.test, args.version, notes=args.notes,
                refiner_run=args.refiner_run, val_dir=args.val, report=tuple(args.report),
-               refiner_package=args.refiner_from)
+               refiner_package=args.refiner_from, locator_package=args.locator_from)
     elif args.step == "recard":
         from training.export import recard
 

@@ -109,15 +109,20 @@ def _refiner_parity(model: keras.Model, path: Path, crops: np.ndarray) -> dict:
 def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None,
            parity_photos: int = 200, notes: str = "", refiner_run: str | Path | None = None,
            val_dir: str | Path | None = None, report: tuple = (),
-           refiner_package: str | Path | None = None) -> Path:
-    """Build run_dir/package/model.tar.gz from run_dir/model.keras (stage 1) and, when given,
-    refiner_run/model.keras or the refiner of an earlier package `refiner_package` (stage 2,
-    with its refusal threshold chosen on `val_dir`); returns its path. `report`: labelled
-    folders measured for the card only (evaluation sets such as a foreign renderer's
-    photos): nothing is chosen on them."""
+           refiner_package: str | Path | None = None,
+           locator_package: str | Path | None = None) -> Path:
+    """Build run_dir/package/model.tar.gz from run_dir/model.keras (stage 1), or the locator
+    of an earlier package `locator_package` byte for byte (run_dir is then a new folder for
+    the package), and, when given, refiner_run/model.keras or the refiner of an earlier
+    package `refiner_package` (stage 2, with its refusal threshold chosen on `val_dir`);
+    returns its path. `report`: labelled folders measured for the card only (evaluation sets
+    such as a foreign renderer's photos): nothing is chosen on them."""
     run_dir, test_dir = Path(run_dir), Path(test_dir)
-    if not (run_dir / KERAS_FILE).exists():
+    if locator_package is None and not (run_dir / KERAS_FILE).exists():
         raise ValueError(f"{run_dir} has no {KERAS_FILE}: train first")
+    if locator_package is not None and (run_dir / KERAS_FILE).exists():
+        raise ValueError(f"{run_dir} holds a trained locator: give the package's locator a "
+                         f"new folder")
     if refiner_run is not None and refiner_package is not None:
         raise ValueError("give a refiner run or a package to take the refiner from, not both")
     if refiner_run is not None and not (Path(refiner_run) / KERAS_FILE).exists():
@@ -126,14 +131,20 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         raise ValueError("a refiner needs val_dir: its threshold is chosen on validation data")
     # Read before anything is written: a wrong package must not cost the last export.
     reused = None if refiner_package is None else _refiner_from_package(Path(refiner_package))
+    locator = None if locator_package is None else _locator_from_package(Path(locator_package))
     package_dir = run_dir / "package"
     if package_dir.exists():
         shutil.rmtree(package_dir)  # nothing of an earlier export may slip into this one
-    package_dir.mkdir()
-    # compile=False: the training metric is not needed (nor importable) to export.
-    model = keras.saving.load_model(run_dir / KERAS_FILE, compile=False)
-    model.save(package_dir / KERAS_FILE)
-    (package_dir / FLOAT_MODEL_FILE).write_bytes(to_tflite(model))
+    package_dir.mkdir(parents=True)
+    if locator is None:
+        # compile=False: the training metric is not needed (nor importable) to export.
+        model = keras.saving.load_model(run_dir / KERAS_FILE, compile=False)
+        model.save(package_dir / KERAS_FILE)
+        (package_dir / FLOAT_MODEL_FILE).write_bytes(to_tflite(model))
+    else:
+        (package_dir / KERAS_FILE).write_bytes(locator["keras"])
+        (package_dir / FLOAT_MODEL_FILE).write_bytes(locator["tflite"])
+        model = keras.saving.load_model(package_dir / KERAS_FILE, compile=False)
 
     # Parity: the served flatbuffer against the Keras model on held-out photos.
     inputs, _ = load_arrays(test_dir)
@@ -198,7 +209,9 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         "notes": notes,
         "training": _json_or_empty(run_dir / "train_config.json"),
         "training_metrics": _json_or_empty(run_dir / "train_metrics.json"),
-        "datasets": _dataset_summary(run_dir, test_dir),
+        "datasets": {**_dataset_summary(run_dir, test_dir),
+                     **({} if locator is None else locator["datasets"])},
+        **({} if locator is None else locator["card"]),
         "parameters": int(model.count_params()),
         "multiply_accumulates": multiply_accumulates(model),
         "input": {"shape": [1, INPUT_SIZE, INPUT_SIZE, 1], "dtype": "float32",
@@ -354,6 +367,31 @@ def _refiner_from_package(package: Path) -> tuple[bytes, bytes | None, dict, dic
         refiner_from_package={"version": card.get("version"),
                               "sha256": card["files"][name]["sha256"]},
     ), card.get("parity", {}).get("refiner", {})
+
+
+def _locator_from_package(package: Path) -> dict:
+    """The locator of an earlier package, verified as the function verifies a package: its
+    Keras model's and flatbuffer's bytes, and the card entries that say how it was made."""
+    if not package.is_file():
+        raise ValueError(f"{package} is not a model.tar.gz")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "package"
+        try:
+            card = open_package(package, folder)
+        except ModelUnavailable as exc:
+            raise ValueError(f"{package}: {exc}") from exc
+        serving = card.get("serving_model", FLOAT_MODEL_FILE)
+        if KERAS_FILE not in card.get("files", {}):
+            raise ValueError(f"{package} has no {KERAS_FILE}")
+        keras_bytes, tflite_bytes = ((folder / name).read_bytes()
+                                     for name in (KERAS_FILE, serving))
+    return {"keras": keras_bytes, "tflite": tflite_bytes,
+            "datasets": {role: card.get("datasets", {}).get(role, [])
+                         for role in ("train", "validation")},
+            "card": {"training": card.get("training", {}),
+                     "training_metrics": card.get("training_metrics", {}),
+                     "locator_from_package": {"version": card.get("version"),
+                                              "sha256": card["files"][serving]["sha256"]}}}
 
 
 def write_package(package_dir: Path, files: list[Path]) -> Path:

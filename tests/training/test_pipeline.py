@@ -415,3 +415,26 @@ def test_recarding_refuses_a_missing_package_its_own_version_and_no_validation_d
                      **kwargs}
         with pytest.raises(ValueError, match=message):
             recard(**arguments)
+
+
+def test_a_new_refiner_ships_with_an_earlier_package_s_locator_byte_for_byte(
+        trained_run, refiner_run, synthetic_set, reference_package, tmp_path):
+    out = tmp_path / "new-folder"
+    package = export(out, synthetic_set, version="test-locator-reuse", parity_photos=6,
+                     locator_package=reference_package, refiner_run=refiner_run[0],
+                     val_dir=synthetic_set)
+    card, earlier = _card_in(package), _card_in(reference_package)
+    for name in ("model.keras", FLOAT_MODEL_FILE):
+        assert card["files"][name]["sha256"] == earlier["files"][name]["sha256"]
+    assert card["locator_from_package"] == {
+        "version": earlier["version"], "sha256": earlier["files"][FLOAT_MODEL_FILE]["sha256"]}
+    assert card["training"] == earlier["training"]
+    assert card["datasets"]["train"] == earlier["datasets"]["train"]
+    assert card["datasets"]["held_out"][0]["folder"] == str(synthetic_set)
+    assert card["parity"]["float32_max_px"] <= PARITY_TOLERANCE_PX
+    assert card["refiner_training"]["out_dir"] == str(refiner_run[0])
+    # A run's own locator is never overwritten, and the package must be one.
+    with pytest.raises(ValueError, match="holds a trained locator"):
+        export(trained_run[0], synthetic_set, locator_package=reference_package)
+    with pytest.raises(ValueError, match="not a model.tar.gz"):
+        export(tmp_path / "other", synthetic_set, locator_package=tmp_path / "missing.tar.gz")
