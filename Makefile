@@ -67,6 +67,14 @@ REFINER_RECT_SHARE ?= 0.5
 # photos without a certificate (what 2 cores allow in a session).
 REFINER_STRIDED_BLOCKS ?= 2
 REFINER_STRIDED_EPOCHS ?= 6
+# The strided refiner beside the committed locator, byte for byte (make refiner-strided-package;
+# tried 2026-12-02, not adopted: README Accuracy).
+LOCATOR_COMMIT := 0d2da4a
+STRIDED_REFINER_NOTES ?= Made by make refiner-strided-package on 2 CPU cores. Stage 1: \
+	reference-20261202e's locator, byte for byte. Stage 2: reference-20261122e's refiner rebuilt \
+	from its flatbuffer, blocks 1-2 striding their first convolution instead of max-pooling, \
+	fine-tuned $(REFINER_STRIDED_EPOCHS) epochs (cosine from 1e-3) on crops of the first 4,000 \
+	photos of the realistic training set (seed 31) and its first 1,000 photos without a certificate.
 # The committed package (make reference-model): the strided locator (make locator-strided)
 # and the refiner of the package at STRIDED_INIT_COMMIT (reference-20261122e's), byte for byte.
 EXPORT_VERSION ?= reference-20261202e
@@ -110,7 +118,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-data-negatives-head locator-strided locator-strided-more refiner-strided locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
+	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-data-negatives-head locator-strided locator-strided-more refiner-strided refiner-strided-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
 	openapi
 
 help:  ## list the targets
@@ -302,7 +310,7 @@ reference-data-negatives-head: reference-eval-data  ## the first 1,000 photos wi
 	test -f $(REFERENCE_DATA)/train-negatives-head/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/train-negatives-head --count 1 --negatives 1000 --seed 31
 
-refiner-strided: reference-data-head reference-data-negatives-head $(REFERENCE_RUN)/strided-init/model.keras  ## stage 2 with strided blocks 1-2, from the refiner of the package at STRIDED_INIT_COMMIT (resumes)
+refiner-strided: reference-data-head reference-data-negatives-head $(REFERENCE_RUN)/strided-init/model.keras  ## stage 2 with strided blocks 1-2, from the refiner of the package at STRIDED_INIT_COMMIT (~4 min an epoch on 2 cores; resumes)
 	test -f $(REFERENCE_RUN)/refiner-strided/model.keras || $(PY) -m training train-refiner \
 		--train $(REFERENCE_DATA)/train-head $(REFERENCE_DATA)/train-negatives-head \
 		--val $(REFERENCE_DATA)/val --out $(REFERENCE_RUN)/refiner-strided \
@@ -318,6 +326,17 @@ refiner-rect: refiner-wide  ## stage 2's third phase: crops cut as serving cuts 
 		--epochs $(REFINER_RECT_EPOCHS) --copies $(REFINER_COPIES) --learning-rate 1e-3 \
 		--shift $(REFINER_WIDE_SHIFT) --wide-shift $(REFINER_WIDE_WIDE_SHIFT) \
 		--rectangles $(REFINER_RECT_SHARE)
+
+$(REFERENCE_RUN)/locator-from/package.tar.gz:
+	mkdir -p $(@D)
+	git show $(LOCATOR_COMMIT):training/reference/model.tar.gz > $@
+
+refiner-strided-package: refiner-strided $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the strided refiner beside the committed locator: exported and evaluated in runs/v2/export-strided-refiner (~15 min; tried, not adopted: README Accuracy)
+	$(PY) -m training export --locator-from $(REFERENCE_RUN)/locator-from/package.tar.gz \
+		--run $(REFERENCE_RUN)/export-strided-refiner \
+		--refiner-run $(REFERENCE_RUN)/refiner-strided --val $(REFERENCE_DATA)/val \
+		--test $(REFERENCE_DATA)/test --version reference-20261202f \
+		--notes "$(STRIDED_REFINER_NOTES)" $(FOREIGN_REPORT)
 
 reference-model: $(if $(REFINER_FROM),,refiner-rect) $(STAGE1_RUN)  ## the committed reference model: the strided locator and the earlier package's refiner (2 CPU cores: ~40 min with its data; REFINER_FROM= trains a refiner too, ~3 h: one stage at a time, two at once thrash)
 	$(PY) -m training export --run $(REFERENCE_RUN)/$(STAGE1_RUN) $(REFINER_SOURCE) \
