@@ -11,14 +11,12 @@ import json
 import shutil
 import subprocess
 import tarfile
-import tempfile
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 from certcorners import refine
-from certcorners.errors import ModelUnavailable
 from certcorners.model_card import (
     CARD_FILE,
     FLOAT_MODEL_FILE,
@@ -27,13 +25,14 @@ from certcorners.model_card import (
     REFINER_MODEL_FILE,
     sha256_file,
 )
-from certcorners.model_store import open_package, predictor_for
+from certcorners.model_store import predictor_for
 from certcorners.predictor import REFINE_PASSES, Predictor, _Network
 from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE, unit_range
 
 from training.dataset import load_arrays
 from training.evaluate import evaluate, run_folder, summarize
 from training.model import multiply_accumulates
+from training.packages import open_verified, verified_package
 from training.refiner import REFINER_KERAS_FILE, CropConfig, load_crops
 
 KERAS_FILE = "model.keras"
@@ -248,10 +247,7 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
     if package_dir.exists():
         shutil.rmtree(package_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        card = open_package(package, package_dir)  # the hashes checked, as serving checks them
-    except ModelUnavailable as exc:
-        raise ValueError(f"{package}: {exc}") from exc
+    card = open_verified(package, package_dir)  # the hashes checked, as serving checks them
     if card.get("version") == version:
         raise ValueError(f"{package} is version {version} already: give the new card its own")
     earlier, threshold = card, card.get("confidence_threshold")
@@ -348,14 +344,7 @@ def _refiner_from_package(package: Path) -> tuple[bytes, bytes | None, dict, dic
     a package: its bytes, its Keras model's bytes (None where the package has none), the card
     entries it brings, and the parity check that card records (made when it was exported;
     the same bytes need no new one)."""
-    if not package.is_file():
-        raise ValueError(f"{package} is not a model.tar.gz")
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch) / "package"
-        try:
-            card = open_package(package, folder)
-        except ModelUnavailable as exc:
-            raise ValueError(f"{package}: {exc}") from exc
+    with verified_package(package) as (card, folder):
         name = card.get("refiner_model")
         if name is None:
             raise ValueError(f"{package} has no refiner")
@@ -372,14 +361,7 @@ def _refiner_from_package(package: Path) -> tuple[bytes, bytes | None, dict, dic
 def _locator_from_package(package: Path) -> dict:
     """The locator of an earlier package, verified as the function verifies a package: its
     Keras model's and flatbuffer's bytes, and the card entries that say how it was made."""
-    if not package.is_file():
-        raise ValueError(f"{package} is not a model.tar.gz")
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch) / "package"
-        try:
-            card = open_package(package, folder)
-        except ModelUnavailable as exc:
-            raise ValueError(f"{package}: {exc}") from exc
+    with verified_package(package) as (card, folder):
         serving = card.get("serving_model", FLOAT_MODEL_FILE)
         if KERAS_FILE not in card.get("files", {}):
             raise ValueError(f"{package} has no {KERAS_FILE}")

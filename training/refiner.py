@@ -24,6 +24,7 @@ from certcorners.preprocessing import decode, unit_range
 from keras import layers, ops
 
 from training.dataset import Example, cached_arrays, read_examples
+from training.packages import verified_package
 from training.train import Batches, RunConfig, fit_callbacks
 
 CROPS_FILE = "refiner-crops.npz"
@@ -302,19 +303,9 @@ def initial_refiner(init_from: str | Path, config: RefinerConfig, crops: np.ndar
     A pooled refiner's weights load into a strided one; not the other way round."""
     init_from = Path(init_from)
     if init_from.name.endswith(".tar.gz"):
-        import tempfile
-
-        from certcorners.errors import ModelUnavailable
-        from certcorners.model_store import open_package
-
-        with tempfile.TemporaryDirectory() as scratch:
-            try:
-                card = open_package(init_from, Path(scratch) / "package")
-            except ModelUnavailable as exc:
-                raise ValueError(f"{init_from}: {exc}") from exc
+        with verified_package(init_from) as (card, folder):
             if "refiner_model" not in card:
                 raise ValueError(f"{init_from} has no refiner")
-            folder = Path(scratch) / "package"
             source = (keras.saving.load_model(folder / REFINER_KERAS_FILE, compile=False)
                       if REFINER_KERAS_FILE in card["files"] else refiner_from_litert(
                           folder / card["refiner_model"], crops,
