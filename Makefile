@@ -75,6 +75,18 @@ STRIDED_REFINER_NOTES ?= Made by make refiner-strided-package on 2 CPU cores. St
 	from its flatbuffer, blocks 1-2 striding their first convolution instead of max-pooling, \
 	fine-tuned $(REFINER_STRIDED_EPOCHS) epochs (cosine from 1e-3) on crops of the first 4,000 \
 	photos of the realistic training set (seed 31) and its first 1,000 photos without a certificate.
+# The shipped refiner fine-tuned on more distinct photos: the committed package's refiner
+# (rebuilt from its flatbuffer), REFINER_FRESH_EPOCHS epochs (cosine from REFINER_FRESH_LR) on
+# crops cut as the last refiner phase cut them, from the first 4,000 photos of the training set
+# (seed 31), its first 1,000 photos without a certificate and 2,000 photos no refiner had seen
+# (seed 36).
+REFINER_FRESH_EPOCHS ?= 5
+REFINER_FRESH_LR ?= 5e-4
+FRESH_REFINER_NOTES ?= Made by make refiner-fresh-package on 2 CPU cores. Stage 1: \
+	reference-20261202e's locator, byte for byte. Stage 2: reference-20261122e's refiner rebuilt \
+	from its flatbuffer and fine-tuned $(REFINER_FRESH_EPOCHS) epochs (cosine from \
+	$(REFINER_FRESH_LR)) on crops of the first 4,000 photos of the realistic training set (seed \
+	31), its first 1,000 photos without a certificate and 2,000 photos no refiner had seen (seed 36).
 # The committed package (make reference-model): the strided locator (make locator-strided)
 # and the refiner of the package at STRIDED_INIT_COMMIT (reference-20261122e's), byte for byte.
 EXPORT_VERSION ?= reference-20261202e
@@ -118,7 +130,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-data-negatives-head locator-strided locator-strided-more refiner-strided refiner-strided-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
+	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-data-negatives-head locator-strided locator-strided-more refiner-strided refiner-strided-package refiner-fresh refiner-fresh-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
 	openapi
 
 help:  ## list the targets
@@ -319,6 +331,16 @@ refiner-strided: reference-data-head reference-data-negatives-head $(REFERENCE_R
 		--copies $(REFINER_COPIES) --learning-rate 1e-3 --shift $(REFINER_WIDE_SHIFT) \
 		--wide-shift $(REFINER_WIDE_WIDE_SHIFT) --rectangles $(REFINER_RECT_SHARE)
 
+refiner-fresh: reference-data-head reference-data-fresh-head reference-data-negatives-head $(REFERENCE_RUN)/locator-from/package.tar.gz  ## stage 2 fine-tuned from the committed package's refiner on 7,000 photos, 2,000 of them new to it (~8 min an epoch on 2 cores; resumes)
+	test -f $(REFERENCE_RUN)/refiner-fresh/model.keras || $(PY) -m training train-refiner \
+		--train $(REFERENCE_DATA)/train-head $(REFERENCE_DATA)/train-fresh-head \
+		$(REFERENCE_DATA)/train-negatives-head --val $(REFERENCE_DATA)/val \
+		--out $(REFERENCE_RUN)/refiner-fresh \
+		--init-from $(REFERENCE_RUN)/locator-from/package.tar.gz \
+		--epochs $(REFINER_FRESH_EPOCHS) --copies $(REFINER_COPIES) \
+		--learning-rate $(REFINER_FRESH_LR) --shift $(REFINER_WIDE_SHIFT) \
+		--wide-shift $(REFINER_WIDE_WIDE_SHIFT) --rectangles $(REFINER_RECT_SHARE)
+
 refiner-rect: refiner-wide  ## stage 2's third phase: crops cut as serving cuts them (resumes)
 	test -f $(REFERENCE_RUN)/refiner-rect/model.keras || $(PY) -m training train-refiner \
 		--train $(REFERENCE_DATA)/train --val $(REFERENCE_DATA)/val \
@@ -337,6 +359,13 @@ refiner-strided-package: refiner-strided $(REFERENCE_RUN)/locator-from/package.t
 		--refiner-run $(REFERENCE_RUN)/refiner-strided --val $(REFERENCE_DATA)/val \
 		--test $(REFERENCE_DATA)/test --version reference-20261202f \
 		--notes "$(STRIDED_REFINER_NOTES)" $(FOREIGN_REPORT)
+
+refiner-fresh-package: refiner-fresh $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the fine-tuned refiner beside the committed locator: exported and evaluated in runs/v2/export-fresh-refiner (~15 min)
+	$(PY) -m training export --locator-from $(REFERENCE_RUN)/locator-from/package.tar.gz \
+		--run $(REFERENCE_RUN)/export-fresh-refiner \
+		--refiner-run $(REFERENCE_RUN)/refiner-fresh --val $(REFERENCE_DATA)/val \
+		--test $(REFERENCE_DATA)/test --version reference-20261202g \
+		--notes "$(FRESH_REFINER_NOTES)" $(FOREIGN_REPORT)
 
 reference-model: $(if $(REFINER_FROM),,refiner-rect) $(STAGE1_RUN)  ## the committed reference model: the strided locator and the earlier package's refiner (2 CPU cores: ~40 min with its data; REFINER_FROM= trains a refiner too, ~3 h: one stage at a time, two at once thrash)
 	$(PY) -m training export --run $(REFERENCE_RUN)/$(STAGE1_RUN) $(REFINER_SOURCE) \
