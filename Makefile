@@ -75,7 +75,8 @@ STRIDED_REFINER_NOTES ?= Made by make refiner-strided-package on 2 CPU cores. St
 	from its flatbuffer, blocks 1-2 striding their first convolution instead of max-pooling, \
 	fine-tuned $(REFINER_STRIDED_EPOCHS) epochs (cosine from 1e-3) on crops of the first 4,000 \
 	photos of the realistic training set (seed 31) and its first 1,000 photos without a certificate.
-# The shipped refiner fine-tuned on more distinct photos: the committed package's refiner
+# The shipped refiner fine-tuned on more distinct photos (tried 2026-12-02, not adopted:
+# README Accuracy): the committed package's refiner
 # (rebuilt from its flatbuffer), REFINER_FRESH_EPOCHS epochs (cosine from REFINER_FRESH_LR) on
 # crops cut as the last refiner phase cut them, from the first 4,000 photos of the training set
 # (seed 31), its first 1,000 photos without a certificate and 2,000 photos no refiner had seen
@@ -331,7 +332,7 @@ refiner-strided: reference-data-head reference-data-negatives-head $(REFERENCE_R
 		--copies $(REFINER_COPIES) --learning-rate 1e-3 --shift $(REFINER_WIDE_SHIFT) \
 		--wide-shift $(REFINER_WIDE_WIDE_SHIFT) --rectangles $(REFINER_RECT_SHARE)
 
-refiner-fresh: reference-data-head reference-data-fresh-head reference-data-negatives-head $(REFERENCE_RUN)/locator-from/package.tar.gz  ## stage 2 fine-tuned from the committed package's refiner on 7,000 photos, 2,000 of them new to it (~8 min an epoch on 2 cores; resumes)
+refiner-fresh: reference-data-head reference-data-fresh-head reference-data-negatives-head $(REFERENCE_RUN)/locator-from/package.tar.gz  ## stage 2 fine-tuned from the committed package's refiner on 7,000 photos, 2,000 of them new to it (~5 min an epoch on 2 cores; resumes)
 	test -f $(REFERENCE_RUN)/refiner-fresh/model.keras || $(PY) -m training train-refiner \
 		--train $(REFERENCE_DATA)/train-head $(REFERENCE_DATA)/train-fresh-head \
 		$(REFERENCE_DATA)/train-negatives-head --val $(REFERENCE_DATA)/val \
@@ -360,7 +361,7 @@ refiner-strided-package: refiner-strided $(REFERENCE_RUN)/locator-from/package.t
 		--test $(REFERENCE_DATA)/test --version reference-20261202f \
 		--notes "$(STRIDED_REFINER_NOTES)" $(FOREIGN_REPORT)
 
-refiner-fresh-package: refiner-fresh $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the fine-tuned refiner beside the committed locator: exported and evaluated in runs/v2/export-fresh-refiner (~15 min)
+refiner-fresh-package: refiner-fresh $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the fine-tuned refiner beside the committed locator: exported and evaluated in runs/v2/export-fresh-refiner (~15 min; tried, not adopted: README Accuracy)
 	$(PY) -m training export --locator-from $(REFERENCE_RUN)/locator-from/package.tar.gz \
 		--run $(REFERENCE_RUN)/export-fresh-refiner \
 		--refiner-run $(REFERENCE_RUN)/refiner-fresh --val $(REFERENCE_DATA)/val \
