@@ -350,23 +350,24 @@ refiner-rect: refiner-wide  ## stage 2's third phase: crops cut as serving cuts 
 		--shift $(REFINER_WIDE_SHIFT) --wide-shift $(REFINER_WIDE_WIDE_SHIFT) \
 		--rectangles $(REFINER_RECT_SHARE)
 
+# A refiner run exported beside the committed locator, byte for byte, and evaluated:
+# $(call refiner-beside-locator,<refiner run>,<export folder>,<version>,<card notes>)
+define refiner-beside-locator
+$(PY) -m training export --locator-from $(REFERENCE_RUN)/locator-from/package.tar.gz \
+	--run $(REFERENCE_RUN)/$(2) --refiner-run $(REFERENCE_RUN)/$(1) \
+	--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test --version $(3) \
+	--notes "$(4)" $(FOREIGN_REPORT)
+endef
+
 $(REFERENCE_RUN)/locator-from/package.tar.gz:
 	mkdir -p $(@D)
 	git show $(LOCATOR_COMMIT):training/reference/model.tar.gz > $@
 
 refiner-strided-package: refiner-strided $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the strided refiner beside the committed locator: exported and evaluated in runs/v2/export-strided-refiner (~15 min; tried, not adopted: README Accuracy)
-	$(PY) -m training export --locator-from $(REFERENCE_RUN)/locator-from/package.tar.gz \
-		--run $(REFERENCE_RUN)/export-strided-refiner \
-		--refiner-run $(REFERENCE_RUN)/refiner-strided --val $(REFERENCE_DATA)/val \
-		--test $(REFERENCE_DATA)/test --version reference-20261202f \
-		--notes "$(STRIDED_REFINER_NOTES)" $(FOREIGN_REPORT)
+	$(call refiner-beside-locator,refiner-strided,export-strided-refiner,reference-20261202f,$(STRIDED_REFINER_NOTES))
 
 refiner-fresh-package: refiner-fresh $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the fine-tuned refiner beside the committed locator: exported and evaluated in runs/v2/export-fresh-refiner (~15 min; tried, not adopted: README Accuracy)
-	$(PY) -m training export --locator-from $(REFERENCE_RUN)/locator-from/package.tar.gz \
-		--run $(REFERENCE_RUN)/export-fresh-refiner \
-		--refiner-run $(REFERENCE_RUN)/refiner-fresh --val $(REFERENCE_DATA)/val \
-		--test $(REFERENCE_DATA)/test --version reference-20261202g \
-		--notes "$(FRESH_REFINER_NOTES)" $(FOREIGN_REPORT)
+	$(call refiner-beside-locator,refiner-fresh,export-fresh-refiner,reference-20261202g,$(FRESH_REFINER_NOTES))
 
 reference-model: $(if $(REFINER_FROM),,refiner-rect) $(STAGE1_RUN)  ## the committed reference model: the strided locator and the earlier package's refiner (2 CPU cores: ~40 min with its data; REFINER_FROM= trains a refiner too, ~3 h: one stage at a time, two at once thrash)
 	$(PY) -m training export --run $(REFERENCE_RUN)/$(STAGE1_RUN) $(REFINER_SOURCE) \

@@ -160,13 +160,13 @@ class Predictor:
                 return corners, 0.0, False
             refined = self.refine(decoded, corners)
             moved = _apart_400(decoded, refined.corners, corners)
-            accepted_before = threshold is not None and done >= 2 and confidence >= threshold
+            before = confidence  # the pass before's
             corners, confidence = refined.corners, refined.confidence
             if done == 1 and confidence < first_pass_floor:
                 break
             if (threshold is not None and done >= 2 and confidence >= threshold
                     and moved < SETTLED_PX):
-                stood = accepted_before
+                stood = before >= threshold
                 break
         if not refine.is_number_shaped(corners):  # a wedge on other print, not a number
             return corners, 0.0, False
