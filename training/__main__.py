@@ -90,6 +90,9 @@ def parser() -> argparse.ArgumentParser:
                    help="or an earlier model.tar.gz whose refiner this package reuses as is")
     p.add_argument("--val", type=Path, default=None,
                    help="validation folder the refusal threshold is chosen on")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="a refusal threshold fixed beforehand instead of the one chosen on "
+                        "--val (its figures on --val are recorded all the same)")
     p.add_argument("--test", required=True, type=Path, help="held-out labelled folder")
     p.add_argument("--version", default=None, help="default: date-time and git commit")
     p.add_argument("--notes", default="", help="how the model was made, what limits it")
@@ -201,7 +204,8 @@ def _run(args) -> int:
 
         export(args.run, args.test, args.version, notes=args.notes,
                refiner_run=args.refiner_run, val_dir=args.val, report=tuple(args.report),
-               refiner_package=args.refiner_from, locator_package=args.locator_from)
+               refiner_package=args.refiner_from, locator_package=args.locator_from,
+               threshold=args.threshold)
     elif args.step == "recard":
         from training.export import recard
 

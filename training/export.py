@@ -90,6 +90,19 @@ def choose_threshold(positive_confidence: np.ndarray, negative_confidence: np.nd
             "negatives_refused_share": round(float((negative < threshold).mean()), 4)}
 
 
+def fixed_threshold(threshold: float, positive_confidence: np.ndarray,
+                    negative_confidence: np.ndarray) -> dict:
+    """A threshold given beforehand, with the validation figures at it (as choose_threshold
+    records them)."""
+    choice = {"threshold": float(threshold), "rule": "fixed by the export's --threshold"}
+    for kind, confidence in (("positives", positive_confidence),
+                             ("negatives", negative_confidence)):
+        confidence = np.asarray(confidence, float)
+        if len(confidence):  # a folder without one kind has no share of it
+            choice[f"{kind}_refused_share"] = round(float((confidence < threshold).mean()), 4)
+    return choice
+
+
 def _refiner_parity(model: keras.Model, path: Path, crops: np.ndarray) -> dict:
     network = _Network(path, [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], 1)
     x = unit_range(crops)
@@ -109,14 +122,21 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
            parity_photos: int = 200, notes: str = "", refiner_run: str | Path | None = None,
            val_dir: str | Path | None = None, report: tuple = (),
            refiner_package: str | Path | None = None,
-           locator_package: str | Path | None = None) -> Path:
+           locator_package: str | Path | None = None,
+           threshold: float | None = None) -> Path:
     """Build run_dir/package/model.tar.gz from run_dir/model.keras (stage 1), or the locator
     of an earlier package `locator_package` byte for byte (run_dir is then a new folder for
     the package), and, when given, refiner_run/model.keras or the refiner of an earlier
     package `refiner_package` (stage 2, with its refusal threshold chosen on `val_dir`);
     returns its path. `report`: labelled folders measured for the card only (evaluation sets
-    such as a foreign renderer's photos): nothing is chosen on them."""
+    such as a foreign renderer's photos): nothing is chosen on them. `threshold`: a refusal
+    threshold fixed beforehand (on validation: an earlier package's, say) instead of the one
+    chosen on `val_dir`; the validation figures at it are recorded all the same."""
     run_dir, test_dir = Path(run_dir), Path(test_dir)
+    if threshold is not None and not 0.0 < threshold < 1.0:  # written so that NaN fails too
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    if threshold is not None and refiner_run is None and refiner_package is None:
+        raise ValueError("a threshold needs a refiner: only the refiner's confidence is judged")
     if locator_package is None and not (run_dir / KERAS_FILE).exists():
         raise ValueError(f"{run_dir} has no {KERAS_FILE}: train first")
     if locator_package is not None and (run_dir / KERAS_FILE).exists():
@@ -182,8 +202,10 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         records = run_folder(cascade, val_dir)
         confidence = np.array([r["confidence"] for r in records])
         has_number = np.array([r["example"].corners is not None for r in records])
-        refiner_card["confidence_threshold_choice"] = {"dataset": str(val_dir), **choose_threshold(
-            confidence[has_number], confidence[~has_number])}
+        choice = (choose_threshold(confidence[has_number], confidence[~has_number])
+                  if threshold is None else
+                  fixed_threshold(threshold, confidence[has_number], confidence[~has_number]))
+        refiner_card["confidence_threshold_choice"] = {"dataset": str(val_dir), **choice}
         refiner_card["confidence_threshold"] = refiner_card[
             "confidence_threshold_choice"]["threshold"]
         # Chosen on the first look's confidences; served, a refused answer gets the second

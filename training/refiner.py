@@ -30,8 +30,9 @@ from training.train import Batches, RunConfig, fit_callbacks
 CROPS_FILE = "refiner-crops.npz"
 # The refiner as Keras, shipped beside the flatbuffer serving runs (training.export): what a
 # later run fine-tunes (train-refiner --init-from <package>). Packages exported before
-# 2026-12-02 (the committed reference-20261202e among them) ship none; their refiner is rebuilt
-# from the flatbuffer (refiner_from_litert).
+# 2026-12-02 ship none, nor do packages that reuse such a refiner (the committed
+# reference-20261202h, with reference-20261122e's); their refiner is rebuilt from the flatbuffer
+# (refiner_from_litert).
 REFINER_KERAS_FILE = "refiner.keras"
 # Bumped when the way crops are cut changes without a CropConfig field changing, so that
 # cached crops are rebuilt. 2: guesses serving would not refine, or whose truth lies more

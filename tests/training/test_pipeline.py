@@ -350,6 +350,42 @@ def test_a_new_locator_ships_with_an_earlier_package_s_refiner_byte_for_byte(
     assert card["held_out_metrics"]["cascade"] is not None
 
 
+def test_a_threshold_fixed_beforehand_is_the_one_the_package_carries(
+        trained_run, synthetic_set, reference_package, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("package"))
+    package = export(run, synthetic_set, version="test-fixed", parity_photos=6,
+                     refiner_package=reference_package, val_dir=synthetic_set,
+                     threshold=0.9998)
+    card = _card_in(package)
+    choice = card["confidence_threshold_choice"]
+    assert card["confidence_threshold"] == 0.9998 == choice["threshold"]
+    assert choice["rule"] == "fixed by the export's --threshold"
+    assert choice["dataset"] == str(synthetic_set)
+    # The validation figures at it are recorded, as for a chosen threshold (this folder
+    # has no photo without a certificate, so no share of those).
+    assert 0 <= choice["positives_refused_share"] <= 1
+    assert "negatives_refused_share" not in choice
+    assert card["held_out_metrics"]["threshold"] == 0.9998
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, 1.5, -0.1, float("nan")])
+def test_a_threshold_outside_0_to_1_is_refused_before_anything_is_written(
+        trained_run, synthetic_set, reference_package, threshold):
+    before = sorted(p.name for p in trained_run[0].iterdir())
+    with pytest.raises(ValueError, match="threshold must be in"):
+        export(trained_run[0], synthetic_set, refiner_package=reference_package,
+               val_dir=synthetic_set, threshold=threshold)
+    assert sorted(p.name for p in trained_run[0].iterdir()) == before
+
+
+def test_a_threshold_without_a_refiner_is_a_value_error(trained_run, synthetic_set):
+    with pytest.raises(ValueError, match="needs a refiner"):
+        export(trained_run[0], synthetic_set, threshold=0.9)
+
+
 def test_a_refiner_to_reuse_must_be_a_package_with_one(trained_run, synthetic_set, tmp_path):
     run, _ = trained_run
     stage1_only = run / "package" / "model.tar.gz"
