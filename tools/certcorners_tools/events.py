@@ -1,5 +1,6 @@
 """Rebuild events/ from `sam local generate-event apigateway aws-proxy` (kept verbatim in
-events/aws-proxy.generated.json) and synthetic sample photos made to the spec:
+events/aws-proxy.generated.json) and synthetic sample photos made to the spec, and the
+held-out photos the cascade's tests run on (tests/photos/held-out):
 
     python -m certcorners_tools.events
 """
@@ -18,6 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "events"
 PHOTOS = EVENTS / "photos"
 SAMPLE_SEED = 2026
+# The cascade's tests run on these photos, committed: the generator draws them with the fonts
+# and textures a machine has (README "Training data"), so generated there they would differ
+# from machine to machine, and the tests would judge the model on other photos.
+HELD_OUT = ROOT / "tests" / "photos" / "held-out"
+HELD_OUT_SEED = 4242  # never generated for training or validation
+HELD_OUT_COUNT = 12
+BACKGROUND_ONLY = "desk-without-certificate.jpg"
 SAMPLES = {  # file -> (index, size, format)
     "certificate-1200x847.jpg": (0, (1200, 847), "JPEG"),
     "certificate-600x800.png": (3, (600, 800), "PNG"),
@@ -40,6 +48,26 @@ def make_photos() -> None:
             image.save(PHOTOS / name, "PNG")
         lines.append(label_line(name, photo.width, photo.height, photo.corners))
     (PHOTOS / "labels.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def make_held_out() -> None:
+    import numpy as np
+    from certcorners.labels import label_line
+
+    from training.photo import scene_photo, synthetic_photo
+
+    HELD_OUT.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for index in range(HELD_OUT_COUNT):
+        photo = synthetic_photo(HELD_OUT_SEED, index)
+        name = f"{index:06d}.jpg"
+        (HELD_OUT / name).write_bytes(photo.jpeg)
+        lines.append(label_line(name, photo.width, photo.height, photo.corners))
+    background = scene_photo(np.random.default_rng([HELD_OUT_SEED, 1]), (1200, 900))
+    (HELD_OUT / BACKGROUND_ONLY).write_bytes(background.jpeg)
+    lines.append(label_line(BACKGROUND_ONLY, background.width, background.height, None))
+    (HELD_OUT / "labels.jsonl").write_text("\n".join(lines) + "\n")
+    print(f"wrote {HELD_OUT.relative_to(ROOT)}")
 
 
 def event(method: str, path: str, body: bytes | str | None, content_type: str | None,
@@ -68,6 +96,7 @@ def event(method: str, path: str, body: bytes | str | None, content_type: str | 
 
 def main() -> None:
     make_photos()
+    make_held_out()
     jpeg = (PHOTOS / "certificate-1200x847.jpg").read_bytes()
     png = (PHOTOS / "certificate-600x800.png").read_bytes()
     events = {
