@@ -149,7 +149,7 @@ BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
 	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-data-negatives-head locator-strided locator-strided-more locator-strided-three locator-strided-three-package refiner-strided refiner-strided-package refiner-fresh refiner-fresh-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
-	openapi
+	openapi photos
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -219,8 +219,11 @@ soak: setup build  ## 10,000 sequential warm invocations: RSS over time
 openapi: setup  ## rewrite docs/openapi.json from the function's code (a test checks it)
 	$(PY) -m certcorners_tools.openapi
 
-events: setup  ## rebuild events/ and the sample photos
+events: setup  ## rebuild events/ from the committed sample photos
 	$(PY) -m certcorners_tools.events
+
+photos: setup  ## redraw the sample photos and the tests' held-out photos with this machine's fonts and textures, then the events (other photos than the committed ones: README "Sample events")
+	$(PY) -m certcorners_tools.events --photos
 
 train-demo: setup  ## small generate -> train -> export -> evaluate run (minutes, CPU)
 	$(PY) -m training demo --out runs/demo

@@ -20,7 +20,7 @@ from training.dataset import read_examples
 from training.refiner import GuessErrors
 
 # Photos of the project's generator that no training or validation set holds (seed 4242),
-# committed: made by `make events` (certcorners_tools.events), they are the same photos on
+# committed: drawn by `make photos` (certcorners_tools.events), they are the same photos on
 # every machine, whatever fonts and textures it has.
 HELD_OUT = Path(__file__).resolve().parents[1] / "photos" / "held-out"
 
