@@ -37,7 +37,7 @@ STAGE1_FOURTH_EPOCHS ?= 5
 # away from validation's (7.1 vs 9.0 px), so more distinct photos, not more epochs, should pay.
 STAGE1_MORE_DATA_EPOCHS ?= 4
 # Then on 6,000 photos it has never seen (seed 36), at a lower peak: one more step of the
-# more-distinct-photos curve (README Accuracy: each phase's validation figures).
+# more-distinct-photos curve (docs/model-history.md: each phase's validation figures).
 STAGE1_FRESH_EPOCHS ?= 4
 # A faster locator: the shipped one's weights in a network whose first STRIDED_BLOCKS blocks
 # stride their convolution instead of max-pooling (half the locator's time), fine-tuned on the
@@ -68,7 +68,7 @@ REFINER_RECT_SHARE ?= 0.5
 REFINER_STRIDED_BLOCKS ?= 2
 REFINER_STRIDED_EPOCHS ?= 6
 # The strided refiner beside the committed locator, byte for byte (make refiner-strided-package;
-# tried 2026-12-02, not adopted: README Accuracy).
+# tried 2026-12-02, not adopted: docs/model-history.md).
 LOCATOR_COMMIT := 0d2da4a
 STRIDED_REFINER_NOTES ?= Made by make refiner-strided-package on 2 CPU cores. Stage 1: \
 	reference-20261202e's locator, byte for byte. Stage 2: reference-20261122e's refiner rebuilt \
@@ -76,7 +76,7 @@ STRIDED_REFINER_NOTES ?= Made by make refiner-strided-package on 2 CPU cores. St
 	fine-tuned $(REFINER_STRIDED_EPOCHS) epochs (cosine from 1e-3) on crops of the first 4,000 \
 	photos of the realistic training set (seed 31) and its first 1,000 photos without a certificate.
 # The shipped refiner fine-tuned on more distinct photos (tried 2026-12-02, not adopted:
-# README Accuracy): the committed package's refiner
+# docs/model-history.md): the committed package's refiner
 # (rebuilt from its flatbuffer), REFINER_FRESH_EPOCHS epochs (cosine from REFINER_FRESH_LR) on
 # crops cut as the last refiner phase cut them, from the first 4,000 photos of the training set
 # (seed 31), its first 1,000 photos without a certificate and 2,000 photos no refiner had seen
@@ -104,13 +104,13 @@ STRIDED_THREE_NOTES ?= Made by make locator-strided-three-package on 2 CPU cores
 EXPORT_VERSION ?= reference-20261202h
 # The refusal threshold the package carries: reference-20261202e's, fixed beforehand (the
 # export would choose 0.9997 on seed 32, which let one of its photos without a certificate
-# through; README Accuracy, "three strided blocks").
+# through; docs/model-history.md, "three strided blocks").
 REFERENCE_THRESHOLD ?= 0.9998
 # make reference-card: the committed package's networks as they are, with a card measured
 # again as serving runs them (after a change in serving alone): a version of its own, and why.
 REFERENCE_VERSION ?=
 CARD_WHY ?=
-# The locator phase the package ships (README Accuracy: each phase's validation figures).
+# The locator phase the package ships (docs/model-history.md: each phase's validation figures).
 STAGE1_RUN ?= locator-strided-three
 # An earlier package whose refiner the new one reuses byte for byte, instead of training one
 # (empty: the refiner phases, make refiner-rect, train one).
@@ -127,7 +127,7 @@ REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores. Stage 2, the ref
 	realistic training set (seed 31), then $(STAGE1_STRIDED_MORE_EPOCHS) (from 5e-4) on those and \
 	2,000 photos no locator had seen (seed 36); then with its first $(STRIDED_THREE_BLOCKS) blocks \
 	strided, $(STAGE1_STRIDED_THREE_EPOCHS) epochs (from 5e-4) on the same 6,000 photos. Refusal \
-	threshold $(REFERENCE_THRESHOLD), reference-20261202e's. Figures and what limits them: README Accuracy.
+	threshold $(REFERENCE_THRESHOLD), reference-20261202e's. Figures and what limits them: README; how each phase was chosen: docs/model-history.md.
 # Debian packages the generator draws on (README "Training data"): typefaces and photographic
 # textures. Not needed to serve, deploy or run the tests' serving half.
 TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-ttf \
@@ -304,7 +304,7 @@ locator-more-data: locator-fourth reference-data-more  ## stage 1 on 16,000 dist
 		--out $(REFERENCE_RUN)/locator-more-data --epochs $(STAGE1_MORE_DATA_EPOCHS) \
 		--learning-rate 3e-4 --init-from $(REFERENCE_RUN)/locator-fourth/model.keras
 
-locator-fresh: locator-more-data reference-data-fresh  ## stage 1 on 6,000 photos it never saw (~3.5 min an epoch on 2 cores; tried, not shipped: README Accuracy)
+locator-fresh: locator-more-data reference-data-fresh  ## stage 1 on 6,000 photos it never saw (~3.5 min an epoch on 2 cores; tried, not shipped: docs/model-history.md)
 	test -f $(REFERENCE_RUN)/locator-fresh/model.keras || $(PY) -m training train \
 		--train $(REFERENCE_DATA)/train-fresh --val $(REFERENCE_DATA)/val \
 		--out $(REFERENCE_RUN)/locator-fresh --epochs $(STAGE1_FRESH_EPOCHS) \
@@ -393,16 +393,16 @@ locator-strided-three: reference-data-head reference-data-fresh-head $(REFERENCE
 		--epochs $(STAGE1_STRIDED_THREE_EPOCHS) --learning-rate 5e-4 \
 		--strided-blocks $(STRIDED_THREE_BLOCKS) --init-from $(REFERENCE_RUN)/locator-from/model.keras
 
-locator-strided-three-package: locator-strided-three reference-eval-data  ## that locator beside the refiner at the threshold its export chooses (0.9997: failed the rule; make reference-model ships it at 0.9998 from the same folder, README Accuracy; ~15 min)
+locator-strided-three-package: locator-strided-three reference-eval-data  ## that locator beside the refiner at the threshold its export chooses (0.9997: failed the rule; make reference-model ships it at 0.9998 from the same folder, docs/model-history.md; ~15 min)
 	$(PY) -m training export --run $(REFERENCE_RUN)/locator-strided-three \
 		--refiner-from $(REFERENCE_RUN)/locator-from/package.tar.gz \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test --version reference-20261202h \
 		--notes "$(STRIDED_THREE_NOTES)" $(FOREIGN_REPORT)
 
-refiner-strided-package: refiner-strided $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the strided refiner beside the committed locator: exported and evaluated in runs/v2/export-strided-refiner (~15 min; tried, not adopted: README Accuracy)
+refiner-strided-package: refiner-strided $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the strided refiner beside the committed locator: exported and evaluated in runs/v2/export-strided-refiner (~15 min; tried, not adopted: docs/model-history.md)
 	$(call refiner-beside-locator,refiner-strided,export-strided-refiner,reference-20261202f,$(STRIDED_REFINER_NOTES))
 
-refiner-fresh-package: refiner-fresh $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the fine-tuned refiner beside the committed locator: exported and evaluated in runs/v2/export-fresh-refiner (~15 min; tried, not adopted: README Accuracy)
+refiner-fresh-package: refiner-fresh $(REFERENCE_RUN)/locator-from/package.tar.gz reference-eval-data  ## the fine-tuned refiner beside the committed locator: exported and evaluated in runs/v2/export-fresh-refiner (~15 min; tried, not adopted: docs/model-history.md)
 	$(call refiner-beside-locator,refiner-fresh,export-fresh-refiner,reference-20261202g,$(FRESH_REFINER_NOTES))
 
 reference-model: $(if $(REFINER_FROM),,refiner-rect) $(STAGE1_RUN)  ## the committed reference model: the strided locator and the earlier package's refiner (2 CPU cores: ~40 min with its data; REFINER_FROM= trains a refiner too, ~3 h: one stage at a time, two at once thrash)

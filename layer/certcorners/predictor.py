@@ -30,7 +30,7 @@ from certcorners.preprocessing import (
 )
 
 # The refiner runs three times: the first pass brings stage 1's guess close, the later ones,
-# each from a crop centred on the last answer, make it precise (measured: README "Accuracy").
+# each from a crop centred on the last answer, make it precise (measured: docs/model-history.md).
 # A package's card may name another count.
 REFINE_PASSES = 3
 # From the second pass on, an accepted answer that moved less than SETTLED_PX (400-px scale)
@@ -62,7 +62,7 @@ SECOND_LOOK_AGREEMENT_PX = 2.0
 # shrunk or turned. An answer is taken only when SEARCH_AGREEMENT searched guesses are
 # accepted and agree: the refiner accepts some crop of other print in about half of the
 # photos without a certificate when it is shown 40 of them, but never three that agree
-# (validation, README "Accuracy"). A searched guess whose first pass is below
+# (validation, docs/model-history.md). A searched guess whose first pass is below
 # SEARCH_FIRST_PASS_FLOOR is dropped there: it saves the passes photos without a
 # certificate would otherwise spend.
 SEARCH_AGREEMENT = 3

@@ -46,7 +46,7 @@ SEARCH_WIDTH_400 = (50.0, 80.0)
 # the refiner reads a number turned up to ~20 degrees), the cells nearest the looks first. On
 # validation (1,700 certificates, 450 photos without) it found 2 of the 3 certificates still
 # refused, within 1.4 px, and let no photo without a certificate through; a refusal then takes
-# ~0.85 s instead of ~0.13 s. 0.8 widths apart found neither (README "Accuracy").
+# ~0.85 s instead of ~0.13 s. 0.8 widths apart found neither (docs/model-history.md).
 SCAN_STEP = 0.6
 SCAN_SAME_DIRECTION_DEGREES = 20.0
 # An answer is a number's box only if its short sides, its two ends, are alike: perspective
@@ -54,7 +54,7 @@ SCAN_SAME_DIRECTION_DEGREES = 20.0
 # refiner's answers on other print are often wedges. On validation, refusing answers whose
 # ends differ by more than 1.3x (they get the second look and the search instead) let 2 of
 # 450 photos without a certificate through instead of 6, and refused no certificate more;
-# 1.2x refused two more, 1.6x stopped fewer (README "Accuracy").
+# 1.2x refused two more, 1.6x stopped fewer (docs/model-history.md).
 SHORT_SIDES_RATIO = 1.3
 
 
@@ -79,7 +79,7 @@ def first_guess(quad: np.ndarray) -> np.ndarray:
     """Stage 1's quad as the first crop is cut around it: a rectangle with the quad's centre,
     direction and width, and a number's height. Stage 1 places the number better than it
     shapes it: its quads are often thin, folded or skewed, and a crop cut around such a shape
-    is stretched beyond what the refiner can read (measured: README "Accuracy")."""
+    is stretched beyond what the refiner can read (measured: docs/model-history.md)."""
     quad = reading_order(quad)
     frame = _reading_frame(quad)
     return quad if frame is None else number_rectangle(*frame)
