@@ -222,7 +222,7 @@ openapi: setup  ## rewrite docs/openapi.json from the function's code (a test ch
 events: setup  ## rebuild events/ from the committed sample photos
 	$(PY) -m certcorners_tools.events
 
-photos: setup  ## redraw the sample photos and the tests' held-out photos with this machine's fonts and textures, then the events (other photos than the committed ones: README "Sample events")
+photos: setup  ## redraw the sample photos and the tests' held-out photos with this machine's fonts and textures, then the events (other photos than the committed ones: README "Try it locally")
 	$(PY) -m certcorners_tools.events --photos
 
 train-demo: setup  ## small generate -> train -> export -> evaluate run (minutes, CPU)
