@@ -98,6 +98,17 @@ STRIDED_THREE_NOTES ?= Made by make locator-strided-three-package on 2 CPU cores
 	first $(STRIDED_THREE_BLOCKS) blocks striding their convolution instead of max-pooling, \
 	fine-tuned $(STAGE1_STRIDED_THREE_EPOCHS) epochs (cosine from 5e-4) on the first 4,000 photos \
 	of the realistic training set (seed 31) and 2,000 of seed 36.
+# The three-block locator's next phase (make locator-three-fresh): the committed package's
+# locator (the package at THREE_FROM_COMMIT, reference-20261202h) fine-tuned on 5,000 photos no
+# locator has seen (seed 37); packaged beside that package's refiner at its threshold. Tried on
+# 2026-12-03 and not adopted (docs/model-history.md, "Tried and not adopted").
+THREE_FROM_COMMIT := 84f4c1b
+THREE_FRESH_EPOCHS ?= 6
+THREE_FRESH_LR ?= 3e-4
+THREE_FRESH_NOTES ?= Made by make locator-three-fresh-package on 2 CPU cores. Stage 2: \
+	reference-20261202h's refiner (reference-20261122e's), byte for byte. Stage 1: \
+	reference-20261202h's locator (three strided blocks) fine-tuned $(THREE_FRESH_EPOCHS) epochs \
+	(cosine from $(THREE_FRESH_LR)) on 5,000 photos no locator had seen (seed 37).
 # The committed package (make reference-model): the locator with three strided blocks (make
 # locator-strided-three, after locator-strided and locator-strided-more) and the refiner of the
 # package at STRIDED_INIT_COMMIT (reference-20261122e's), byte for byte.
@@ -148,7 +159,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-data-negatives-head locator-strided locator-strided-more locator-strided-three locator-strided-three-package refiner-strided refiner-strided-package refiner-fresh refiner-fresh-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
+	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-data-negatives-head locator-strided locator-strided-more locator-strided-three locator-strided-three-package reference-data-seed37 locator-three-fresh locator-three-fresh-package refiner-strided refiner-strided-package refiner-fresh refiner-fresh-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
 	openapi photos
 
 help:  ## list the targets
@@ -392,6 +403,30 @@ locator-strided-three: reference-data-head reference-data-fresh-head $(REFERENCE
 		--val $(REFERENCE_DATA)/val --out $(REFERENCE_RUN)/locator-strided-three \
 		--epochs $(STAGE1_STRIDED_THREE_EPOCHS) --learning-rate 5e-4 \
 		--strided-blocks $(STRIDED_THREE_BLOCKS) --init-from $(REFERENCE_RUN)/locator-from/model.keras
+
+reference-data-seed37: reference-eval-data  ## 5,000 photos no phase has seen (seed 37) for the three-block locator's next phase (~25 min on 2 cores; resumes)
+	test -f $(REFERENCE_DATA)/train-37/labels.jsonl || $(PY) -m training generate \
+		--out $(REFERENCE_DATA)/train-37 --count 5000 --seed 37
+
+$(REFERENCE_RUN)/three-from/package.tar.gz:
+	mkdir -p $(@D)
+	git show $(THREE_FROM_COMMIT):training/reference/model.tar.gz > $@
+
+$(REFERENCE_RUN)/three-from/model.keras: $(REFERENCE_RUN)/three-from/package.tar.gz
+	tar -xzf $< -C $(@D) model.keras
+
+locator-three-fresh: reference-data-seed37 $(REFERENCE_RUN)/three-from/model.keras  ## reference-20261202h's locator on 5,000 photos no locator has seen (~5 min on 2 cores; tried, not adopted: docs/model-history.md)
+	test -f $(REFERENCE_RUN)/locator-three-fresh/model.keras || $(PY) -m training train \
+		--train $(REFERENCE_DATA)/train-37 --val $(REFERENCE_DATA)/val \
+		--out $(REFERENCE_RUN)/locator-three-fresh --epochs $(THREE_FRESH_EPOCHS) \
+		--learning-rate $(THREE_FRESH_LR) --strided-blocks 3 \
+		--init-from $(REFERENCE_RUN)/three-from/model.keras
+
+locator-three-fresh-package: locator-three-fresh reference-eval-data $(REFERENCE_RUN)/three-from/package.tar.gz  ## that locator beside reference-20261202h's refiner at its threshold, 0.9998: exported and evaluated in runs/v2/locator-three-fresh/package (~6 min; failed its rule by one photo without a certificate: docs/model-history.md)
+	$(PY) -m training export --run $(REFERENCE_RUN)/locator-three-fresh \
+		--refiner-from $(REFERENCE_RUN)/three-from/package.tar.gz --threshold $(REFERENCE_THRESHOLD) \
+		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test --version reference-20261203a \
+		--notes "$(THREE_FRESH_NOTES)" $(FOREIGN_REPORT)
 
 locator-strided-three-package: locator-strided-three reference-eval-data  ## that locator beside the refiner at the threshold its export chooses (0.9997: failed the rule; make reference-model ships it at 0.9998 from the same folder, docs/model-history.md; ~15 min)
 	$(PY) -m training export --run $(REFERENCE_RUN)/locator-strided-three \

@@ -15,6 +15,10 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = ROOT / "events"
 REFERENCE_PACKAGE = ROOT / "training" / "reference" / "model.tar.gz"
+# Photos of the project's generator that no training or validation set holds (seed 4242) and a
+# desk without a card, committed: drawn by `make photos` (certcorners_tools.events), they are
+# the same photos on every machine, whatever fonts and textures it has.
+HELD_OUT = ROOT / "tests" / "photos" / "held-out"
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TQDM_DISABLE", "1")

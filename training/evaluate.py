@@ -22,6 +22,9 @@ from tqdm import tqdm
 from training.dataset import read_examples
 
 WORST_CORNER_LIMIT_PX = 4.0
+# Wrongly refused and wrongly answered photos named in the printed report (all of them are in
+# evaluation.json).
+LISTED_PHOTOS = 5
 # Refusal threshold when neither the caller nor the model card names one.
 DEFAULT_THRESHOLD = 0.5
 
@@ -132,6 +135,11 @@ def _arrays(positives: list[dict]) -> tuple[np.ndarray, ...]:
             np.stack([r["corners"] for r in positives]))
 
 
+def _file_name(record: dict) -> str | None:
+    path = record["example"].path
+    return path.name if path is not None else None
+
+
 def summarize(records: list[dict], threshold: float | None) -> dict:
     """The metrics of run_folder's records (see the module's docstring)."""
     positives = [r for r in records if r["example"].corners is not None]
@@ -165,9 +173,19 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
             worst = corner_errors_400(final, true, sizes).max(axis=1)
             metrics["confidence_curve_accepted"] = confidence_curve(confidence[accepted],
                                                                     worst[accepted])
+            # Which photos, so that a wrong refusal can be looked at, not only counted.
+            metrics["positives_refused"] = sorted(
+                ({"file": _file_name(r), "confidence": r["confidence"],
+                  "worst_corner_px": round(float(error), 2)}
+                 for r, error in zip(positives, worst, strict=True)
+                 if r["confidence"] < threshold), key=lambda r: r["confidence"])
         if negatives:
             refused = [r["confidence"] < threshold for r in negatives]
             metrics["negatives_refused_share"] = round(float(np.mean(refused)), 4)
+            metrics["negatives_answered"] = [
+                {"file": _file_name(r), "confidence": r["confidence"]}
+                for r in sorted(negatives, key=lambda r: -r["confidence"])
+                if r["confidence"] >= threshold]
         metrics["answers_from_second_look"] = sum(
             r.get("turns", 0) != 0 and not r.get("searched") and r["confidence"] >= threshold
             for r in records)
@@ -181,7 +199,9 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
 def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst: int = 12,
              threshold: float | None = None, num_threads: int | None = 1) -> dict:
     """Print and write the metrics of a model package on a labelled folder; save overlays of
-    the `worst` photos (true quad green, cascade red, stage 1 blue; a dot on each top_left).
+    the `worst` photos (true quad green, cascade red, stage 1 blue; a dot on each top_left) and
+    of the photos without a certificate that were answered all the same (answered-*.png); the
+    wrongly refused and wrongly answered photos are named in evaluation.json.
     `threshold`: the confidence below which the API refuses (default: the model card's)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -194,8 +214,9 @@ def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst
                "dataset": str(folder), **summarize(records, threshold)}
     positives = [r for r in records if r["example"].corners is not None]
     metrics["worst"] = []
-    for stale in out_dir.glob("worst-*.png"):  # an earlier run's worst are not this run's
-        stale.unlink()
+    for pattern in ("worst-*.png", "answered-*.png"):  # an earlier run's are not this run's
+        for stale in out_dir.glob(pattern):
+            stale.unlink()
     if positives:
         true, sizes, _, final = _arrays(positives)
         worst_corner = corner_errors_400(final, true, sizes).max(axis=1)
@@ -209,6 +230,13 @@ def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst
                                      "worst_corner_px": round(float(worst_corner[i]), 2),
                                      "confidence": positives[i]["confidence"],
                                      "overlay": name})
+    by_name = {r["example"].path.name: r for r in records}
+    for rank, answered in enumerate(metrics.get("negatives_answered", [])[:worst]):
+        record = by_name[answered["file"]]
+        answered["overlay"] = f"answered-{rank:02d}-{record['example'].path.stem}.png"
+        draw_quads(record["example"].path, [(record["located"], (40, 90, 255)),
+                                            (record["corners"], (230, 0, 0))],
+                   out_dir / answered["overlay"], max_side=900)
     (out_dir / "evaluation.json").write_text(json.dumps(metrics, indent=2, default=str))
     print(report(metrics))
     return metrics
@@ -229,9 +257,14 @@ def report(metrics: dict) -> str:
     if "positives_refused_share" in metrics:
         lines.append(f"  positives refused at {metrics['threshold']}: "
                      f"{metrics['positives_refused_share']:.1%}")
+        lines += [f"    refused: {r['file']} (confidence {r['confidence']:.6f}, its answer "
+                  f"{r['worst_corner_px']} px off)"
+                  for r in metrics["positives_refused"][:LISTED_PHOTOS]]
     if "negatives_refused_share" in metrics:
         lines.append(f"  negatives refused at {metrics['threshold']}: "
                      f"{metrics['negatives_refused_share']:.1%}")
+        lines += [f"    answered: {r['file']} (confidence {r['confidence']:.6f})"
+                  for r in metrics["negatives_answered"][:LISTED_PHOTOS]]
     if "answers_from_second_look" in metrics:
         lines.append(f"  answers accepted from the second look (turned views): "
                      f"{metrics['answers_from_second_look']}, from the search around the "

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import jpeg_bytes
+from tests.conftest import HELD_OUT, jpeg_bytes
 from training.dataset import Example, read_examples
-from training.evaluate import confidence_curve, corner_metrics, summarize
+from training.evaluate import confidence_curve, corner_metrics, evaluate, summarize
 
 TRUE = np.array([[100.0, 100.0], [300.0, 100.0], [300.0, 140.0], [100.0, 140.0]])
 
 
-def _example(corners, width=800, height=600, **meta):
-    return Example(None, width, height, corners, meta)
+def _example(corners, width=800, height=600, name=None, **meta):
+    return Example(Path(name) if name else None, width, height, corners, meta)
 
 
 def test_corner_metrics_match_a_hand_computed_case():
@@ -46,7 +48,8 @@ def test_summary_counts_refusals_and_splits_stage_one_from_the_cascade():
         {"example": _example(TRUE, exif_orientation=6), "located": TRUE + 20,
          "corners": TRUE + [6.0, 8.0], "confidence": 0.2},  # refused at 0.5
         {"example": _example(None), "located": TRUE, "corners": TRUE, "confidence": 0.1},
-        {"example": _example(None), "located": TRUE, "corners": TRUE, "confidence": 0.7},
+        {"example": _example(None, name="desk.jpg"), "located": TRUE, "corners": TRUE,
+         "confidence": 0.7},
     ]
     metrics = summarize(records, threshold=0.5)
     assert (metrics["positives"], metrics["negatives"]) == (2, 2)
@@ -56,6 +59,10 @@ def test_summary_counts_refusals_and_splits_stage_one_from_the_cascade():
     assert metrics["cascade"]["mean_corner_error_px"] == pytest.approx(2.5)
     assert metrics["positives_refused_share"] == 0.5
     assert metrics["negatives_refused_share"] == 0.5
+    # The refused certificate (5 px off) and the answered photo without one, by name.
+    assert metrics["positives_refused"] == [{"file": None, "confidence": 0.2,
+                                             "worst_corner_px": 5.0}]
+    assert metrics["negatives_answered"] == [{"file": "desk.jpg", "confidence": 0.7}]
     assert metrics["cascade_accepted"]["photos"] == 1
     assert metrics["cascade_accepted"]["mean_corner_error_px"] == 0
     by_orientation = metrics["cascade_by_condition"]["exif_orientation"]
@@ -96,3 +103,37 @@ def test_the_foreign_label_format_reads_with_negatives(tmp_path):
     np.testing.assert_allclose(positive.corners, TRUE)
     assert positive.meta == {"exif_orientation": 1, "jpeg_quality": 63}
     assert negative.corners is None and negative.meta["jpeg_quality"] == 45
+
+
+def _folder_of(tmp_path, names):
+    """A labelled folder holding some of the committed held-out photos."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    labels = [json.loads(line) for line in (HELD_OUT / "labels.jsonl").read_text().splitlines()]
+    kept = [label for label in labels if label["file"] in names]
+    for label in kept:
+        shutil.copy(HELD_OUT / label["file"], folder / label["file"])
+    (folder / "labels.jsonl").write_text("".join(json.dumps(x) + "\n" for x in kept))
+    return folder
+
+
+def test_wrong_answers_and_refusals_are_named_and_drawn(reference_package, tmp_path):
+    folder = _folder_of(tmp_path, {"000000.jpg", "desk-without-certificate.jpg"})
+    out = tmp_path / "evaluation"
+    # At threshold 0 every answer is accepted: the desk without a card is answered, and named.
+    answered = evaluate(reference_package, folder, out, threshold=0.0)
+    assert answered["positives_refused"] == []
+    [desk] = answered["negatives_answered"]
+    assert desk["file"] == "desk-without-certificate.jpg" and 0.0 <= desk["confidence"] <= 1.0
+    with Image.open(out / desk["overlay"]) as overlay:
+        assert overlay.format == "PNG"
+    # Above 1 nothing is accepted: the certificate is named as refused with how far off its
+    # answer was, and the earlier run's overlay of an answered photo is gone.
+    refused = evaluate(reference_package, folder, out, threshold=1.5)
+    assert refused["negatives_answered"] == []
+    [certificate] = refused["positives_refused"]
+    assert certificate["file"] == "000000.jpg" and certificate["worst_corner_px"] >= 0
+    assert certificate["confidence"] < 1.5
+    assert not list(out.glob("answered-*.png"))
+    saved = json.loads((out / "evaluation.json").read_text())
+    assert saved["positives_refused"] == refused["positives_refused"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,15 +13,10 @@ from certcorners.predictor import SETTLED_PX, _unturned
 from certcorners.preprocessing import INPUT_SIZE, decode
 from PIL import Image
 
-from tests.conftest import invoke, jpeg_bytes, load_event, png_bytes
+from tests.conftest import HELD_OUT, invoke, jpeg_bytes, load_event, png_bytes
 from tests.unit.test_handler import _event_with
 from training.dataset import read_examples
 from training.refiner import GuessErrors
-
-# Photos of the project's generator that no training or validation set holds (seed 4242),
-# committed: drawn by `make photos` (certcorners_tools.events), they are the same photos on
-# every machine, whatever fonts and textures it has.
-HELD_OUT = Path(__file__).resolve().parents[1] / "photos" / "held-out"
 
 
 @dataclass(frozen=True)
