@@ -18,6 +18,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
+from certcorners import settings
 from certcorners.crop import png_base64, rectified_crop
 from certcorners.errors import (
     ApiError,
@@ -50,19 +51,20 @@ app = APIGatewayRestResolver(cors=CORSConfig(
     allow_origin=CORS_ALLOW_ORIGIN, allow_headers=["Content-Type", "X-Api-Key"])
     if CORS_ALLOW_ORIGIN else None)
 
-MAX_IMAGE_BYTES = int(os.environ.get("MAX_IMAGE_BYTES", "4500000"))
-MAX_IMAGE_PIXELS = int(os.environ.get("MAX_IMAGE_PIXELS", "40000000"))
-MIN_IMAGE_SIDE = int(os.environ.get("MIN_IMAGE_SIDE", "64"))
-# Below this confidence the answer is 422 certificate_not_found; empty: the model card's.
-MIN_CONFIDENCE = os.environ.get("MIN_CONFIDENCE", "")
+# Read once and checked here, in the init: a wrong value stops it with the variable's name.
+MAX_IMAGE_BYTES = settings.whole_number("MAX_IMAGE_BYTES", 4_500_000)
+MAX_IMAGE_PIXELS = settings.whole_number("MAX_IMAGE_PIXELS", 40_000_000)
+MIN_IMAGE_SIDE = settings.whole_number("MIN_IMAGE_SIDE", 64)
+# Below this confidence the answer is 422 certificate_not_found; None: the model card's.
+MIN_CONFIDENCE = settings.confidence_or_none("MIN_CONFIDENCE")
 # The scan of the whole photo finds a few more certificates but makes every refusal ~1 s
-# (README "Performance"); "false" refuses in ~0.13 s instead.
-SCAN_WHOLE_PHOTO = os.environ.get("SCAN_WHOLE_PHOTO", "true") != "false"
+# (README "Performance"); false refuses in ~0.13 s instead.
+SCAN_WHOLE_PHOTO = settings.flag("SCAN_WHOLE_PHOTO", True)
 
 store = ModelStore.from_environment(on_load=lambda model: logger.info(
     "model loaded", extra={"version": model.version, "sha256": model.sha256,
                            "load_seconds": round(model.load_seconds, 3)}))
-if os.environ.get("MODEL_PRELOAD", "true") == "true" and store.uri:
+if settings.flag("MODEL_PRELOAD", True) and store.uri:
     try:  # in the init phase (and before a SnapStart snapshot); a failure retries per request
         store.get()
     except ApiError as error:
@@ -86,7 +88,8 @@ def corners() -> dict:
     decoded = _decode(request.data)
     letterbox = decoded.letterbox
     decoded_at = time.perf_counter()
-    threshold = float(MIN_CONFIDENCE or model.card.get("confidence_threshold", 0.0))
+    threshold = (MIN_CONFIDENCE if MIN_CONFIDENCE is not None
+                 else float(model.card.get("confidence_threshold", 0.0)))
     prediction = model.predictor.predict_decoded(decoded, threshold, SCAN_WHOLE_PHOTO)
     inferred = time.perf_counter()
     inference_ms = (inferred - decoded_at) * 1000

@@ -137,7 +137,7 @@ def test_refusals_and_answers_are_timed_under_their_own_metrics(handler, capsys)
 
 def test_threshold_comes_from_the_environment_when_set(handler, app_module, monkeypatch):
     photo = _event_with(_background_only(), "image/jpeg")
-    monkeypatch.setattr(app_module, "MIN_CONFIDENCE", "0")
+    monkeypatch.setattr(app_module, "MIN_CONFIDENCE", 0.0)
     status, body = invoke(handler, photo)
     assert status == 200 and 0 <= body["confidence"] <= 1, body
 
