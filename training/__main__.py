@@ -64,6 +64,12 @@ def parser() -> argparse.ArgumentParser:
                    help="blocks after the first whose first convolution strides by 2 instead "
                         "of a max-pool ending the block (faster; --init-from a pooled "
                         "refiner's weights, or a package's refiner, loads into it)")
+    p.add_argument("--hard-negatives", type=int, default=0,
+                   help="crops more per photo without a certificate, where the cascade of "
+                        "--hard-negatives-from is surest of a number (print serving's search "
+                        "and scan could take for one)")
+    p.add_argument("--hard-negatives-from", type=Path, default=None,
+                   help="the package (model.tar.gz) whose cascade finds the hard negatives")
 
     p = steps.add_parser("evaluate", help="spec metrics (stage 1 and cascade), refusals, "
                          "breakdowns, worst overlays", formatter_class=defaults)
@@ -189,7 +195,9 @@ def _run(args) -> int:
             learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
             init_from=str(args.init_from or ""), crops=CropConfig(
                 copies=args.copies, rectangles=args.rectangles,
-                errors=GuessErrors(shift=args.shift, wide_shift=args.wide_shift)),
+                errors=GuessErrors(shift=args.shift, wide_shift=args.wide_shift),
+                hard_negatives=args.hard_negatives,
+                hard_negatives_from=str(args.hard_negatives_from or "")),
             model=RefinerConfig(strided_blocks=args.strided_blocks))
         for key, value in train_refiner(config).items():
             print(f"{key:>24}: {value}")

@@ -10,9 +10,11 @@ Written in backend-agnostic Keras 3 (keras.ops), so it trains under JAX or PyTor
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -20,10 +22,13 @@ from pathlib import Path
 import keras
 import numpy as np
 from certcorners import refine
-from certcorners.preprocessing import decode, unit_range
+from certcorners.model_card import sha256_file
+from certcorners.predictor import Predictor
+from certcorners.preprocessing import INPUT_SIZE, Decoded, decode, unit_range
 from keras import layers, ops
 
 from training.dataset import Example, cached_arrays, read_examples
+from training.evaluate import load_predictor
 from training.packages import verified_package
 from training.train import Batches, RunConfig, fit_callbacks
 
@@ -85,12 +90,22 @@ class CropConfig:
     # Share of the wide guesses cut as serving cuts its first crop: around the rectangle
     # refine.first_guess makes of stage 1's quad, not around the quad itself.
     rectangles: float = 0.0
+    # Crops more per photo without a certificate, where the cascade of the package
+    # `hard_negatives_from` is surest of a number (hard_negative_quads): the print serving's
+    # search and scan could take for one. Random quads seldom land on it.
+    hard_negatives: int = 0
+    hard_negatives_from: str = ""
 
     def __post_init__(self):
         if self.copies < 1 or self.negatives_per_photo < 0:
             raise ValueError("copies must be >= 1 and negatives_per_photo >= 0")
         if not 0 <= self.rectangles <= 1:
             raise ValueError(f"rectangles must be a share in [0, 1], got {self.rectangles}")
+        if self.hard_negatives < 0:
+            raise ValueError(f"hard_negatives must be >= 0, got {self.hard_negatives}")
+        if self.hard_negatives and not self.hard_negatives_from:
+            raise ValueError("hard_negatives needs hard_negatives_from: the package whose "
+                             "cascade finds them")
 
 
 def _random_quad(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
@@ -137,6 +152,33 @@ def _guess(rng: np.random.Generator, config: CropConfig, quad: np.ndarray, px: f
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _miner(package: str) -> tuple[Predictor, tempfile.TemporaryDirectory]:
+    """The package's cascade, loaded once in each worker process (with its folder, kept)."""
+    folder = tempfile.TemporaryDirectory(prefix="hard-negatives-")
+    return load_predictor(package, folder.name)[0], folder
+
+
+def hard_negative_quads(predictor: Predictor, decoded: Decoded, count: int
+                        ) -> list[np.ndarray]:
+    """On a photo without a certificate, the `count` quads where `predictor`'s refiner is
+    surest of a number: each guess serving's search (around the locator's answer) and scan
+    (over the whole photo) would try, refined once, the surest answers kept, where its next
+    pass would look."""
+    letterbox = decoded.letterbox
+    size = (letterbox.width, letterbox.height)
+    px_per_400 = max(size) / INPUT_SIZE
+    located = predictor.locate(decoded)
+    answers = []
+    for guess in [located, *refine.neighbours(located, px_per_400),
+                  *refine.scan([located], size, px_per_400)]:
+        answer = predictor.refine(decoded, guess)
+        if refine.is_plausible(answer.corners, size):
+            answers.append((answer.confidence, answer.corners))
+    answers.sort(key=lambda a: -a[0])
+    return [corners for _, corners in answers[:count]]
+
+
 def _crops_of(args: tuple[Example, CropConfig, int]) -> tuple[np.ndarray, np.ndarray]:
     example, config, index = args
     rng = np.random.default_rng([config.seed, index])
@@ -160,6 +202,11 @@ def _crops_of(args: tuple[Example, CropConfig, int]) -> tuple[np.ndarray, np.nda
             else:
                 guesses.append(_random_quad(rng, width, height))
             truths.append(None)
+        if config.hard_negatives:
+            mined = hard_negative_quads(_miner(config.hard_negatives_from)[0], decoded,
+                                        config.hard_negatives)
+            guesses += mined
+            truths += [None] * len(mined)
     crops, targets = [], []
     for guess, truth in zip(guesses, truths, strict=True):
         guess = refine.reading_order(guess)
@@ -179,6 +226,8 @@ def load_crops(folder: str | Path, config: CropConfig, workers: int | None = Non
                                        sort_keys=True).encode())
     digest.update((folder / "labels.jsonl").read_bytes() if (folder / "labels.jsonl").exists()
                   else b"")
+    if config.hard_negatives:  # the package's bytes, not only its path, make the crops
+        digest.update(sha256_file(config.hard_negatives_from).encode())
     tasks = [(e, config, i) for i, e in enumerate(examples)]
     return cached_arrays(folder / CROPS_FILE, digest.hexdigest(), _crops_of, tasks,
                          ("crops", "targets"), workers)
@@ -384,6 +433,9 @@ def train_refiner(config: RefinerTrainConfig, datasets=None) -> dict:
     if datasets is None:
         if not config.train_dirs or not config.val_dir:
             raise ValueError("train_dirs and val_dir are required when no datasets are given")
+        source = config.crops.hard_negatives_from
+        if config.crops.hard_negatives and not Path(source).is_file():
+            raise ValueError(f"hard negatives from {source}: no such package file")
         parts = [load_crops(d, config.crops) for d in config.train_dirs]
         train_data = (np.concatenate([p[0] for p in parts]),
                       np.concatenate([p[1] for p in parts]))
