@@ -113,7 +113,7 @@ THREE_FRESH_NOTES ?= Made by make locator-three-fresh-package on 2 CPU cores. St
 # package's refiner fine-tuned on 5,000 photos no refiner has seen (seed 37) and 1,500 photos
 # without a certificate (seed 38), each with HARD_NEGATIVES crops where the committed package's
 # cascade is surest of a number (train-refiner --hard-negatives); packaged beside the committed
-# locator at the committed threshold.
+# locator at the committed threshold. Tried on 2026-12-03 and not adopted (docs/model-history.md).
 HARD_NEGATIVES ?= 3
 REFINER_HARD_EPOCHS ?= 4
 REFINER_HARD_LR ?= 3e-4
@@ -446,7 +446,7 @@ reference-data-negatives-38: reference-eval-data  ## 1,500 photos without a cert
 	test -f $(REFERENCE_DATA)/train-negatives-38/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/train-negatives-38 --count 1 --negatives 1500 --seed 38
 
-refiner-hard: reference-data-seed37 reference-data-negatives-38 $(REFERENCE_RUN)/three-from/package.tar.gz  ## the committed refiner on seed 37's photos and seed 38's without a certificate, with hard negatives mined by the committed package (~30 min on 2 cores; resumes)
+refiner-hard: reference-data-seed37 reference-data-negatives-38 $(REFERENCE_RUN)/three-from/package.tar.gz  ## the committed refiner on seed 37's photos and seed 38's without a certificate, with hard negatives mined by the committed package (~10 min on 2 cores with its crops; tried, not adopted: docs/model-history.md)
 	test -f $(REFERENCE_RUN)/refiner-hard/model.keras || $(PY) -m training train-refiner \
 		--train $(REFERENCE_DATA)/train-37 $(REFERENCE_DATA)/train-negatives-38 \
 		--val $(REFERENCE_DATA)/val --out $(REFERENCE_RUN)/refiner-hard \
@@ -457,7 +457,7 @@ refiner-hard: reference-data-seed37 reference-data-negatives-38 $(REFERENCE_RUN)
 		--hard-negatives $(HARD_NEGATIVES) \
 		--hard-negatives-from $(REFERENCE_RUN)/three-from/package.tar.gz
 
-refiner-hard-package: refiner-hard reference-eval-data  ## that refiner beside the committed locator at the committed threshold, 0.9998: exported and evaluated in runs/v2/export-hard-refiner (~6 min)
+refiner-hard-package: refiner-hard reference-eval-data  ## that refiner beside the committed locator at the committed threshold, 0.9998: exported and evaluated in runs/v2/export-hard-refiner (~6 min; failed its rule by two seed-35 certificates refused: docs/model-history.md)
 	$(PY) -m training export --locator-from $(REFERENCE_RUN)/three-from/package.tar.gz \
 		--run $(REFERENCE_RUN)/export-hard-refiner --refiner-run $(REFERENCE_RUN)/refiner-hard \
 		--threshold $(REFERENCE_THRESHOLD) --val $(REFERENCE_DATA)/val \
