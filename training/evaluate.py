@@ -203,6 +203,9 @@ def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst
     of the photos without a certificate that were answered all the same (answered-*.png); the
     wrongly refused and wrongly answered photos are named in evaluation.json.
     `threshold`: the confidence below which the API refuses (default: the model card's)."""
+    if threshold is not None and not 0.0 <= threshold <= 1.0:  # written so that NaN fails too
+        raise ValueError(f"threshold must be a confidence from 0 to 1 (0.9998, not 99.98), "
+                         f"got {threshold}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:

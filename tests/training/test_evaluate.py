@@ -127,13 +127,22 @@ def test_wrong_answers_and_refusals_are_named_and_drawn(reference_package, tmp_p
     assert desk["file"] == "desk-without-certificate.jpg" and 0.0 <= desk["confidence"] <= 1.0
     with Image.open(out / desk["overlay"]) as overlay:
         assert overlay.format == "PNG"
-    # Above 1 nothing is accepted: the certificate is named as refused with how far off its
-    # answer was, and the earlier run's overlay of an answered photo is gone.
-    refused = evaluate(reference_package, folder, out, threshold=1.5)
+    # At 1 nothing this package says is accepted (its surest answer here reads 0.99996): the
+    # certificate is named as refused with how far off its answer was, and the earlier run's
+    # overlay of an answered photo is gone.
+    refused = evaluate(reference_package, folder, out, threshold=1.0)
     assert refused["negatives_answered"] == []
     [certificate] = refused["positives_refused"]
     assert certificate["file"] == "000000.jpg" and certificate["worst_corner_px"] >= 0
-    assert certificate["confidence"] < 1.5
+    assert certificate["confidence"] < 1.0
     assert not list(out.glob("answered-*.png"))
     saved = json.loads((out / "evaluation.json").read_text())
     assert saved["positives_refused"] == refused["positives_refused"]
+
+
+@pytest.mark.parametrize("threshold", [99.98, -0.1, float("nan")])
+def test_a_threshold_outside_0_to_1_is_refused_before_anything_is_written(
+        reference_package, tmp_path, threshold):
+    with pytest.raises(ValueError, match="threshold must be a confidence from 0 to 1"):
+        evaluate(reference_package, HELD_OUT, tmp_path / "evaluation", threshold=threshold)
+    assert not (tmp_path / "evaluation").exists()

@@ -41,6 +41,8 @@ def test_hard_negatives_are_print_the_refiner_takes_for_a_number(reference_predi
         return np.mean([reference_predictor.refine(decoded, q).confidence for q in quads])
 
     # Where a random crop seldom looks like a number, the mined ones are the desk's likeliest.
+    # (So to the committed refiner, which was not taught them; one that was reads them low:
+    # reference-20261203b, docs/model-history.md, read these three at ~0.002.)
     assert sureness(mined) > sureness(at_random) + 0.3
 
 
