@@ -173,7 +173,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
-	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-data-negatives-head locator-strided locator-strided-more locator-strided-three locator-strided-three-package reference-data-seed37 locator-three-fresh locator-three-fresh-package reference-data-negatives-38 refiner-hard refiner-hard-package refiner-strided refiner-strided-package refiner-fresh refiner-fresh-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
+	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-val-third reference-data-negatives-head locator-strided locator-strided-more locator-strided-three locator-strided-three-package reference-data-seed37 locator-three-fresh locator-three-fresh-package reference-data-negatives-38 refiner-hard refiner-hard-package refiner-strided refiner-strided-package refiner-fresh refiner-fresh-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
 	openapi photos
 
 help:  ## list the targets
@@ -363,6 +363,10 @@ locator-strided-more: locator-strided reference-data-fresh-head  ## the strided 
 		--val $(REFERENCE_DATA)/val --out $(REFERENCE_RUN)/locator-strided-more \
 		--epochs $(STAGE1_STRIDED_MORE_EPOCHS) --learning-rate 5e-4 \
 		--strided-blocks $(STRIDED_BLOCKS) --init-from $(REFERENCE_RUN)/locator-strided/model.keras
+
+reference-val-third: reference-eval-data  ## a third validation set (seed 39: 1,200 + 300 without), unseen by any decision so far: for judging the next candidate where seed 35 has judged many (~9 min on 2 cores; resumes)
+	test -f $(REFERENCE_DATA)/val39/labels.jsonl || $(PY) -m training generate \
+		--out $(REFERENCE_DATA)/val39 --count 1200 --negatives 300 --seed 39
 
 reference-data-negatives-head: reference-eval-data  ## the first 1,000 photos without a certificate of reference-data's training set (seed 31, with its first photo; ~7 min on 2 cores; resumes)
 	test -f $(REFERENCE_DATA)/train-negatives-head/labels.jsonl || $(PY) -m training generate \
