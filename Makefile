@@ -364,7 +364,7 @@ locator-strided-more: locator-strided reference-data-fresh-head  ## the strided 
 		--epochs $(STAGE1_STRIDED_MORE_EPOCHS) --learning-rate 5e-4 \
 		--strided-blocks $(STRIDED_BLOCKS) --init-from $(REFERENCE_RUN)/locator-strided/model.keras
 
-reference-val-third: reference-eval-data  ## a third validation set (seed 39: 1,200 + 300 without), unseen by any decision so far: for judging the next candidate where seed 35 has judged many (~9 min on 2 cores; resumes)
+reference-val-third: reference-eval-data  ## a third validation set (seed 39: 1,200 + 300 without), unseen by any decision so far: for judging the next candidate (seed 35 has judged many) (~9 min on 2 cores; resumes)
 	test -f $(REFERENCE_DATA)/val39/labels.jsonl || $(PY) -m training generate \
 		--out $(REFERENCE_DATA)/val39 --count 1200 --negatives 300 --seed 39
 
