@@ -23,8 +23,8 @@ import keras
 import numpy as np
 from certcorners import refine
 from certcorners.model_card import sha256_file
-from certcorners.predictor import Predictor
-from certcorners.preprocessing import INPUT_SIZE, Decoded, decode, unit_range
+from certcorners.predictor import Predictor, px_per_400
+from certcorners.preprocessing import Decoded, decode, unit_range
 from keras import layers, ops
 
 from training.dataset import Example, cached_arrays, read_examples
@@ -165,13 +165,12 @@ def hard_negative_quads(predictor: Predictor, decoded: Decoded, count: int
     surest of a number: each guess serving's search (around the locator's answer) and scan
     (over the whole photo) would try, refined once, the surest answers kept, where its next
     pass would look."""
-    letterbox = decoded.letterbox
-    size = (letterbox.width, letterbox.height)
-    px_per_400 = max(size) / INPUT_SIZE
+    size = (decoded.letterbox.width, decoded.letterbox.height)
+    scale = px_per_400(decoded)
     located = predictor.locate(decoded)
     answers = []
-    for guess in [located, *refine.neighbours(located, px_per_400),
-                  *refine.scan([located], size, px_per_400)]:
+    for guess in [located, *refine.neighbours(located, scale),
+                  *refine.scan([located], size, scale)]:
         answer = predictor.refine(decoded, guess)
         if refine.is_plausible(answer.corners, size):
             answers.append((answer.confidence, answer.corners))

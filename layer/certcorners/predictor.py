@@ -224,9 +224,9 @@ class Predictor:
                 threshold: float) -> tuple[np.ndarray, float, int] | None:
         """SEARCH_AGREEMENT accepted answers that agree, from guesses around the looks' quads
         (refine.neighbours): the surest one's answer."""
-        px_per_400 = _px_per_400(decoded)
+        scale = px_per_400(decoded)
         return self._agreeing(decoded, ((guess, turns) for turns, located in looks.items()
-                                        for guess in refine.neighbours(located, px_per_400)),
+                                        for guess in refine.neighbours(located, scale)),
                               threshold)
 
     def _scan(self, decoded: Decoded, looks: dict[int, np.ndarray],
@@ -235,7 +235,7 @@ class Predictor:
         (refine.scan): the surest one's answer, named as found (turns 0)."""
         letterbox = decoded.letterbox
         guesses = refine.scan(list(looks.values()), (letterbox.width, letterbox.height),
-                              _px_per_400(decoded))
+                              px_per_400(decoded))
         return self._agreeing(decoded, ((guess, 0) for guess in guesses), threshold)
 
     def _agreeing(self, decoded: Decoded, guesses, threshold: float
@@ -277,7 +277,7 @@ class _Agreement:
         return max(agreeing, key=lambda a: a[1]) if len(agreeing) >= self.needed else None
 
 
-def _px_per_400(decoded: Decoded) -> float:
+def px_per_400(decoded: Decoded) -> float:
     """Photo pixels per pixel at the 400-px scale (the long side letterboxed to INPUT_SIZE)."""
     return max(decoded.letterbox.width, decoded.letterbox.height) / INPUT_SIZE
 
