@@ -68,6 +68,18 @@ def load_event(name: str) -> dict:
 # --- Serving --------------------------------------------------------------------------------
 
 FUNCTION_DIR = ROOT / "function"
+
+
+def function_process_env(**variables: str) -> dict[str, str]:
+    """The environment of a fresh process that imports function/app.py as Lambda would:
+    tracing off, no model preloaded; `variables` added or overriding."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION_DIR), str(ROOT / "layer"),
+                                                         str(ROOT)]),
+            "POWERTOOLS_TRACE_DISABLED": "true", "MODEL_PRELOAD": "false", "MODEL_S3_URI": "",
+            "POWERTOOLS_SERVICE_NAME": "certcorners",
+            "POWERTOOLS_METRICS_NAMESPACE": "CertcornersTest", **variables}
+
+
 MODEL_BUCKET = "certcorners-test"
 MODEL_KEY = "models/reference/model.tar.gz"
 

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
-from tests.conftest import EVENTS, FUNCTION_DIR, ROOT
+from tests.conftest import EVENTS, ROOT, function_process_env
 
 CALL = """
 import json, sys
@@ -25,14 +24,10 @@ print(json.dumps({"status": response["statusCode"],
 
 
 def _answer(origin_setting: str, request_origin: str) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION_DIR), str(ROOT / "layer"),
-                                                        str(ROOT)]),
-           "POWERTOOLS_TRACE_DISABLED": "true", "MODEL_PRELOAD": "false", "MODEL_S3_URI": "",
-           "POWERTOOLS_SERVICE_NAME": "certcorners", "CORS_ALLOW_ORIGIN": origin_setting,
-           "POWERTOOLS_METRICS_NAMESPACE": "CertcornersTest"}
     result = subprocess.run([sys.executable, "-c", CALL, str(EVENTS / "model.json"),
-                             request_origin], env=env, capture_output=True, text=True,
-                            timeout=60, cwd=ROOT)
+                             request_origin],
+                            env=function_process_env(CORS_ALLOW_ORIGIN=origin_setting),
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-1500:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 

@@ -3,14 +3,13 @@ ones, and unset ones, mean what the template's parameters say."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 from certcorners import settings
 
-from tests.conftest import FUNCTION_DIR, ROOT
+from tests.conftest import ROOT, function_process_env
 
 
 def test_unset_or_empty_variables_take_their_defaults():
@@ -52,14 +51,9 @@ def test_a_size_limit_must_be_a_positive_whole_number(text, message):
 
 
 def _cold_start(**variables: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(FUNCTION_DIR), str(ROOT / "layer"),
-                                                        str(ROOT)]),
-           "POWERTOOLS_TRACE_DISABLED": "true", "MODEL_PRELOAD": "false", "MODEL_S3_URI": "",
-           "POWERTOOLS_SERVICE_NAME": "certcorners",
-           "POWERTOOLS_METRICS_NAMESPACE": "CertcornersTest", **variables}
     return subprocess.run([sys.executable, "-c", "import app; print(app.MIN_CONFIDENCE, "
-                           "app.SCAN_WHOLE_PHOTO)"], env=env, capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+                           "app.SCAN_WHOLE_PHOTO)"], env=function_process_env(**variables),
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
 def test_the_function_s_init_stops_on_a_wrong_setting_and_says_which():
