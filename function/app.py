@@ -1,9 +1,12 @@
 """HTTPS API: where is the registration number on this photo of a registration certificate?
 
-POST /v1/corners  the photo (raw JPEG/PNG/WebP, or JSON {"image": base64}) -> four corners
+POST /v1/corners  the photo (raw JPEG/PNG/WebP, JSON {"image": base64} or {"s3_key": key})
+                  -> four corners
+POST /v1/uploads  a presigned S3 upload form for photos over ~4.5 MB -> then {"s3_key": key}
 GET  /v1/model    the model card of the model being served
 """
 
+import json
 import os
 import time
 
@@ -13,30 +16,19 @@ from api_docs import (
     CORNERS_RESPONSES,
     INCLUDE_VALUES,
     MODEL_RESPONSES,
+    UPLOADS_REQUEST_BODY,
+    UPLOADS_RESPONSES,
 )
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from certcorners import settings
+from certcorners import settings, uploads
 from certcorners.crop import png_base64, rectified_crop
-from certcorners.errors import (
-    ApiError,
-    BadRequest,
-    CertificateNotFound,
-    ImageTooSmall,
-    TooManyPixels,
-    UnprocessableImage,
-)
+from certcorners.errors import ApiError, BadRequest, CertificateNotFound
 from certcorners.model_store import ModelStore
-from certcorners.preprocessing import (
-    CORNER_NAMES,
-    ImageDecodeError,
-    ImageTooLargeError,
-    corners_dict,
-    decode,
-)
-from certcorners.request_body import parse_image_request
+from certcorners.request_body import image_request, media_type, parse_image_request
+from certcorners.service import Limits, find_corners
 from certcorners.tracing import make_tracer
 
 logger = Logger()
@@ -55,6 +47,9 @@ app = APIGatewayRestResolver(cors=CORSConfig(
 MAX_IMAGE_BYTES = settings.whole_number("MAX_IMAGE_BYTES", 4_500_000)
 MAX_IMAGE_PIXELS = settings.whole_number("MAX_IMAGE_PIXELS", 40_000_000)
 MIN_IMAGE_SIDE = settings.whole_number("MIN_IMAGE_SIDE", 64)
+LIMITS = Limits(MAX_IMAGE_PIXELS, MIN_IMAGE_SIDE)
+# Photos uploaded with POST /v1/uploads: the bucket, the prefix keys must have, the size cap.
+UPLOADS = uploads.UploadSettings.from_environment()
 # Below this confidence the answer is 422 certificate_not_found; None: the model card's.
 MIN_CONFIDENCE = settings.confidence_or_none("MIN_CONFIDENCE")
 # The scan of the whole photo finds a few more certificates but makes every refusal ~1 s
@@ -83,66 +78,59 @@ def corners() -> dict:
         raise BadRequest("invalid parameter: include (include accepts only 'crop')")
     request = parse_image_request(event.body, bool(event.is_base64_encoded),
                                   event.headers.get("content-type"), MAX_IMAGE_BYTES)
+    if request.s3_key is not None:  # a photo uploaded with POST /v1/uploads
+        key = uploads.checked_key(UPLOADS, request.s3_key)
+        request = image_request(uploads.read_object(UPLOADS.bucket, key, UPLOADS.max_bytes),
+                                UPLOADS.max_bytes)
+    read = time.perf_counter()
     model = store.get()
     fetched = time.perf_counter()  # the model's fetch and load, on a cold request only
-    decoded = _decode(request.data)
-    letterbox = decoded.letterbox
-    decoded_at = time.perf_counter()
-    threshold = (MIN_CONFIDENCE if MIN_CONFIDENCE is not None
-                 else float(model.card.get("confidence_threshold", 0.0)))
-    prediction = model.predictor.predict_decoded(decoded, threshold, SCAN_WHOLE_PHOTO)
-    inferred = time.perf_counter()
-    inference_ms = (inferred - decoded_at) * 1000
-    points, confidence = prediction.corners, prediction.confidence
-    if confidence is not None and confidence < threshold:
+    try:
+        found = find_corners(model, request.data, LIMITS, MIN_CONFIDENCE, SCAN_WHOLE_PHOTO)
+    except CertificateNotFound as refusal:
         metrics.add_metric(name="CertificateNotFound", unit=MetricUnit.Count, value=1)
         # Apart from InferenceLatency: a refusal has tried every look and the search, ~7x
         # an answer's time (README "Performance").
         metrics.add_metric(name="NotFoundInferenceLatency", unit=MetricUnit.Milliseconds,
-                           value=inference_ms)
-        raise CertificateNotFound(f"no registration certificate number was found in the photo "
-                                  f"(confidence {confidence:.3f} < {threshold})")
-
+                           value=refusal.inference_ms)
+        raise
     metrics.add_metric(name="InferenceLatency", unit=MetricUnit.Milliseconds,
-                       value=inference_ms)
+                       value=found.inference_ms)
+    body = found.body
     metrics.add_metric(name="ImageMegapixels", unit=MetricUnit.Count,
-                       value=letterbox.width * letterbox.height / 1e6)
-    named = corners_dict(points)
-    body = {
-        "corners": named,
-        "polygon": [[named[n]["x"], named[n]["y"]] for n in CORNER_NAMES],
-        "confidence": None if confidence is None else round(confidence, 4),
-        "image": {"width": letterbox.width, "height": letterbox.height},
-        "model": {"version": model.version, "sha256": model.sha256},
-    }
+                       value=body["image"]["width"] * body["image"]["height"] / 1e6)
     if include == "crop":
         body["crop"] = {"format": "png", "base64": png_base64(
-            rectified_crop(request.data, points, MAX_IMAGE_PIXELS))}
-    body["timing_ms"] = {"model_fetch": round((fetched - started) * 1000, 2),
-                         "decode": round((decoded_at - fetched) * 1000, 2),
-                         "inference": round(inference_ms, 2),
+            rectified_crop(request.data, found.prediction.corners, MAX_IMAGE_PIXELS))}
+    body["timing_ms"] = {"upload_read": round((read - started) * 1000, 2),
+                         "model_fetch": round((fetched - read) * 1000, 2),
+                         "decode": round(found.decode_ms, 2),
+                         "inference": round(found.inference_ms, 2),
                          "total": round((time.perf_counter() - started) * 1000, 2)}
-    logger.info("corners found", extra={"format": request.format, "width": letterbox.width,
-                                        "height": letterbox.height, "turns": prediction.turns,
+    prediction = found.prediction
+    logger.info("corners found", extra={"format": request.format, **body["image"],
+                                        "turns": prediction.turns,
                                         "searched": prediction.searched,
                                         "scanned": prediction.scanned,
                                         **body["timing_ms"]})
     return body
 
 
-def _decode(data: bytes):
-    """The photo decoded once (certcorners.preprocessing.decode), or the 422 that says why not."""
-    try:
-        decoded = decode(data, MAX_IMAGE_PIXELS)
-    except ImageTooLargeError as exc:
-        raise TooManyPixels(str(exc)) from exc
-    except ImageDecodeError as exc:
-        raise UnprocessableImage(str(exc)) from exc
-    width, height = decoded.letterbox.width, decoded.letterbox.height
-    if min(width, height) < MIN_IMAGE_SIDE:
-        raise ImageTooSmall(f"the image is {width} x {height}; each side must be at least "
-                            f"{MIN_IMAGE_SIDE} px")
-    return decoded
+@app.post("/v1/uploads", summary="A presigned S3 upload for a photo over ~4.5 MB",
+          responses=UPLOADS_RESPONSES, openapi_extensions={"requestBody": UPLOADS_REQUEST_BODY})
+def upload() -> dict:
+    content_type = "image/jpeg"
+    if app.current_event.body:
+        if media_type(app.current_event.headers.get("content-type")) != "application/json":
+            raise BadRequest('send no body, or JSON {"content_type": "image/png"}')
+        try:
+            document = json.loads(app.current_event.body)
+        except (ValueError, RecursionError) as exc:
+            raise BadRequest("the body is not valid JSON") from exc
+        if not isinstance(document, dict) or set(document) - {"content_type"}:
+            raise BadRequest('the body may hold only {"content_type": "image/jpeg"}')
+        content_type = document.get("content_type", content_type)
+    return uploads.presigned_post(UPLOADS, uploads.new_key(UPLOADS, content_type))
 
 
 @app.get("/v1/model", summary="The served model's card", responses=MODEL_RESPONSES)

@@ -52,6 +52,10 @@ class CertificateNotFound(UnprocessableImage):
 
     code = "certificate_not_found"
 
+    def __init__(self, message: str, inference_ms: float | None = None):
+        super().__init__(message)
+        self.inference_ms = inference_ms  # what the refusal cost (the NotFound latency metric)
+
 
 class ModelUnavailable(ApiError):
     """The model cannot be fetched or verified. The reason names the bucket and key: it goes

@@ -1,7 +1,8 @@
 """An API Gateway request body -> image bytes of a supported type, or a precise 4xx.
 
 Accepted: the raw image with Content-Type image/jpeg, image/png or image/webp (API Gateway
-passes binary media types base64-encoded), or JSON {"image": "<base64>"}.
+passes binary media types base64-encoded), JSON {"image": "<base64>"}, or JSON
+{"s3_key": "<key>"} naming a photo uploaded with POST /v1/uploads (read by the caller).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ _SIGNATURES = (
 @dataclass(frozen=True)
 class ImageRequest:
     data: bytes
-    format: str  # JPEG, PNG or WEBP, sniffed from the bytes
+    format: str  # JPEG, PNG or WEBP, sniffed from the bytes; "S3" for an upload's key
+    s3_key: str | None = None  # {"s3_key": ...}: the bytes are still to be read
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -75,11 +77,19 @@ def parse_image_request(body: str | None, is_base64: bool, content_type: str | N
     elif kind == JSON_TYPE:
         raw = _b64decode(body, "the body", 4 * max_bytes) if is_base64 else body
         data = _image_from_json(raw, max_bytes)
+        if isinstance(data, ImageRequest):
+            return data
         declared = None
     else:
         supported = ", ".join([*IMAGE_TYPES, JSON_TYPE])
         raise UnsupportedMediaType(
             f"Content-Type {kind or '(none)'!r} is not supported; use one of {supported}")
+    return image_request(data, max_bytes, declared, kind)
+
+
+def image_request(data: bytes, max_bytes: int, declared: str | None = None,
+                  kind: str = "") -> ImageRequest:
+    """Bytes of a photo (a body's, or an upload's) checked for size and format."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"the image is larger than the {max_bytes} bytes allowed")
     if not data:
@@ -96,7 +106,7 @@ def parse_image_request(body: str | None, is_base64: bool, content_type: str | N
     return ImageRequest(data, found)
 
 
-def _image_from_json(raw: str | bytes, max_bytes: int) -> bytes:
+def _image_from_json(raw: str | bytes, max_bytes: int) -> bytes | ImageRequest:
     try:
         document = json.loads(raw)
     except UnicodeDecodeError as exc:
@@ -104,9 +114,17 @@ def _image_from_json(raw: str | bytes, max_bytes: int) -> bytes:
     except (json.JSONDecodeError, RecursionError) as exc:
         raise BadRequest("the body is not valid JSON") from exc
     if not isinstance(document, dict):
-        raise BadRequest('the JSON body must be an object: {"image": "<base64>"}')
+        raise BadRequest('the JSON body must be an object: {"image": "<base64>"} or '
+                         '{"s3_key": "<key>"}')
+    if "s3_key" in document:
+        unknown = sorted(set(document) - {"s3_key"})
+        if unknown:
+            raise BadRequest(f"with s3_key, no other fields: {', '.join(unknown)}")
+        if not isinstance(document["s3_key"], str) or not document["s3_key"]:
+            raise BadRequest('"s3_key" must be the key POST /v1/uploads gave')
+        return ImageRequest(b"", "S3", s3_key=document["s3_key"])
     if "image" not in document:
-        raise BadRequest('the JSON body has no "image" field')
+        raise BadRequest('the JSON body has no "image" field (or "s3_key")')
     unknown = sorted(set(document) - {"image"})
     if unknown:
         raise BadRequest(f"unknown fields in the JSON body: {', '.join(unknown)}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -14,12 +15,12 @@ from tests.conftest import ROOT
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 
 
-def transformed(**parameters) -> dict:
+def transformed(code_locations: dict | None = None, **parameters) -> dict:
     if not SAM_PYTHON.exists():
         pytest.fail("the SAM CLI's environment is missing: run `make setup`")
     result = subprocess.run(
         [str(SAM_PYTHON), str(ROOT / "tests" / "integration" / "transform_template.py"),
-         str(ROOT / "template.yaml"), json.dumps(parameters)],
+         str(ROOT / "template.yaml"), json.dumps(parameters), json.dumps(code_locations or {})],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
     assert result.returncode == 0, result.stderr[-2000:]
@@ -131,12 +132,11 @@ def test_alarms_on_5xx_rate_latency_and_throttles_behind_a_switch(default):
 def test_tracing_is_off_by_default_and_never_records_bodies(default):
     function = default["Resources"]["CornersFunction"]["Properties"]
     variables = function["Environment"]["Variables"]
-    assert function["TracingConfig"]["Mode"] == {"Fn::If": ["UseTracing", "Active",
-                                                            "PassThrough"]}
+    assert "TracingConfig" not in function  # Lambda's default: no X-Ray
     assert variables["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["UseTracing", "false", "true"]}
     assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
     assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
-    assert default["Parameters"]["EnableTracing"]["Default"] == "false"
+    assert default["Parameters"]["Tracing"]["Default"] == "Disabled"
 
 
 def test_the_refusal_threshold_is_a_parameter_passed_to_the_function(default):
@@ -161,7 +161,7 @@ def _methods(resources: dict) -> dict:
 @pytest.mark.parametrize("required", ["true", "false"])
 def test_the_api_key_switch_does_what_it_says(default, required):
     paths = _methods(deployed(default, ApiKeyRequired=required))
-    for path, verb in (("/v1/corners", "post"), ("/v1/model", "get")):
+    for path, verb in (("/v1/corners", "post"), ("/v1/uploads", "post"), ("/v1/model", "get")):
         method = paths[path][verb]
         if required == "true":
             assert method["security"] == [{"api_key": []}]
@@ -170,9 +170,9 @@ def test_the_api_key_switch_does_what_it_says(default, required):
         integration = method["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy"
         assert "CornersFunctionAliaslive" in integration["uri"]["Fn::Sub"]
-    # The function may be invoked by API Gateway for both routes, whatever the switch.
+    # The function may be invoked by API Gateway for every route, whatever the switch.
     permissions = _of_type(default, "AWS::Lambda::Permission")
-    assert len(permissions) == 2
+    assert len(permissions) == 3
 
 
 def test_cors_is_off_by_default_with_no_preflight_methods(default):
@@ -205,7 +205,8 @@ def _role_statements(resources: dict) -> list[dict]:
 
 def test_the_role_reads_the_model_object_and_lists_only_its_key(default):
     statements = {s["Sid"]: s for s in _role_statements(deployed(default))}
-    assert set(statements) == {"ReadTheModelOnly", "SeeWhetherTheModelExists"}
+    assert set(statements) == {"ReadTheModelOnly", "SeeWhetherTheModelExists",
+                               "ReadAndPresignUploads", "SeeWhetherAnUploadExists"}
     assert statements["ReadTheModelOnly"]["Action"] == "s3:GetObject"
     listing = statements["SeeWhetherTheModelExists"]
     assert listing["Action"] == "s3:ListBucket"
@@ -230,3 +231,273 @@ def test_samconfig_does_not_pin_the_model_key():
     overrides = next(line for line in samconfig.splitlines()
                      if line.startswith("parameter_overrides"))
     assert "ModelKey" not in overrides  # a rotated key survives a plain `sam deploy`
+
+
+# --- Rotation: every change the function reads reaches `live` ---------------------------
+
+# The parameters whose values the function reads (environment, memory, timeout, layer,
+# SnapStart), each with another value than its default.
+READ_BY_THE_FUNCTION = {
+    "ModelKey": "models/reference-20261205a/model.tar.gz", "MinConfidence": "0.99",
+    "MemorySize": "3008", "LiteRtThreads": "2", "EnableSnapStart": "true",
+    "ScanWholePhoto": "false", "Tracing": "Active", "CorsAllowOrigin": "https://a.example.com",
+    "Timeout": "10", "ModelBucketName": "my-models", "Architecture": "arm64",
+}
+
+
+def _published_version(template: dict, **parameters) -> tuple[str, str]:
+    """The version `live` points at, as CloudFormation tells versions apart: its logical id
+    (a new id publishes a new version) and its resolved Description (a Lambda version's
+    Description cannot be updated: a new one replaces it, publishing a new version). A new
+    LayerVersion resource is a new layer version: its logical id stands in for the number."""
+    resources = deployed(template, **parameters)
+    (alias,) = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Alias"]
+    version_id = alias["Properties"]["FunctionVersion"]["Fn::GetAtt"][0]
+    values = {name: str(spec.get("Default", "")) for name, spec in
+              template["Parameters"].items()} | parameters
+
+    def resolve(node):
+        if isinstance(node, str):
+            return node
+        (kind, args), = node.items()
+        if kind == "Ref":
+            if args in values:
+                return values[args]
+            if template["Resources"][args]["Type"] == "AWS::Lambda::LayerVersion":
+                return f"arn:aws:lambda:us-east-1:123456789012:layer:layer:{args}"
+            return f"{args}-physical-name"
+        if kind == "Fn::Sub":
+            text, variables = args if isinstance(args, list) else (args, {})
+            variables = {k: resolve(v) for k, v in variables.items()}
+            return re.sub(r"\$\{([^}]+)\}", lambda m: variables.get(m[1]) or resolve(
+                {"Ref": m[1]}), text)
+        if kind == "Fn::Select":
+            return resolve(args[1])[args[0]] if isinstance(args[1], dict) and "Fn::Split" in \
+                args[1] else args[1][args[0]]
+        if kind == "Fn::Split":
+            return resolve(args[1]).split(args[0])
+        raise ValueError(kind)
+
+    description = resources[version_id]["Properties"].get("Description")
+
+    def split_select(node):  # Fn::Select over Fn::Split: resolve the list first
+        if isinstance(node, dict) and list(node) == ["Fn::Select"]:
+            index, inner = node["Fn::Select"]
+            return resolve(inner["Fn::Split"][1]).split(inner["Fn::Split"][0])[index]
+        return resolve(node)
+
+    if isinstance(description, dict) and "Fn::Sub" in description:
+        text, variables = description["Fn::Sub"]
+        variables = {k: split_select(v) for k, v in variables.items()}
+        description = re.sub(r"\$\{([^}]+)\}", lambda m: variables.get(m[1]) or resolve(
+            {"Ref": m[1]}), text)
+    return version_id, description
+
+
+def test_an_unchanged_deploy_publishes_no_new_version(default):
+    assert _published_version(default) == _published_version(transformed())
+
+
+@pytest.mark.parametrize("name", sorted(READ_BY_THE_FUNCTION))
+def test_a_changed_setting_publishes_a_new_version_for_live(default, name):
+    value = READ_BY_THE_FUNCTION[name]
+    changed = transformed(**{name: value})
+    assert _published_version(changed, **{name: value}) != _published_version(default)
+
+
+def test_a_layer_only_change_publishes_a_new_version_for_live(default):
+    changed = transformed({"InferenceLayerX86": "s3://bucket/layer-2"})
+    assert _published_version(changed) != _published_version(default)
+
+
+def test_a_code_only_change_publishes_a_new_version_for_live(default):
+    changed = transformed({"CornersFunction": "s3://bucket/code-2"})
+    assert _published_version(changed)[0] != _published_version(default)[0]
+
+
+def test_every_parameter_the_function_reads_is_in_its_version(default):
+    function = deployed(default)["CornersFunction"]["Properties"]
+    read = {m for m in re.findall(r'"Ref": "([A-Za-z0-9]+)"', json.dumps(function))
+            if m in default["Parameters"]}
+    read |= set(re.findall(r"\$\{([A-Za-z0-9]+)\}", json.dumps(function))) & set(
+        default["Parameters"])
+    read -= {"ReservedConcurrency"}  # the function's, not a version's
+    version_id, _ = _published_version(default)
+    text = default["Resources"][version_id]["Properties"]["Description"]["Fn::Sub"][0]
+    named = set(re.findall(r"\$\{([A-Za-z0-9]+)\}", text))
+    assert read <= named | {"ModelBucketName"} and "ModelBucketName" in named, read - named
+
+
+def test_the_version_description_fits_lambdas_256_characters(default):
+    longest = {}
+    for name, spec in default["Parameters"].items():
+        if "AllowedValues" in spec:
+            longest[name] = max(map(str, spec["AllowedValues"]), key=len)
+        elif "MaxLength" in spec:
+            longest[name] = "x" * int(spec["MaxLength"])
+        elif spec["Type"] == "Number":
+            longest[name] = str(spec.get("MaxValue", spec["Default"]))
+    _, description = _published_version(default, **longest)
+    # The layer's version number stands for its logical id here: allow five digits.
+    layer_id = next(k for k in default["Resources"] if k.startswith("InferenceLayerX86"))
+    length = len(description) - len(layer_id) + 5
+    assert length <= 256, description
+
+
+@pytest.mark.parametrize("name, value", [("ApiKeyRequired", "false"),
+                                         ("CorsAllowOrigin", "https://a.example.com")])
+def test_a_changed_api_setting_deploys_the_stage_again(default, name, value):
+    def deployment(template):
+        (stage,) = _of_type(template, "AWS::ApiGateway::Stage").values()
+        return stage["Properties"]["DeploymentId"]["Ref"]
+
+    assert deployment(transformed(**{name: value})) != deployment(default)
+
+
+# --- Smaller gaps ---------------------------------------------------------------------------
+
+def test_without_api_keys_the_stage_itself_is_throttled(default):
+    stage = next(r for r in deployed(default, ApiKeyRequired="false").values()
+                 if r["Type"] == "AWS::ApiGateway::Stage")
+    (setting,) = stage["Properties"]["MethodSettings"]
+    assert setting["ResourcePath"] == "/*" and setting["HttpMethod"] == "*"
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottleRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottleBurstLimit"}
+    keyed = next(r for r in deployed(default).values() if r["Type"] == "AWS::ApiGateway::Stage")
+    assert "MethodSettings" not in keyed["Properties"]  # the usage plan throttles each key
+    (plan,) = _of_type(default, "AWS::ApiGateway::UsagePlan").values()
+    assert set(plan["Properties"]["Throttle"]) == {"RateLimit", "BurstLimit"}
+
+
+@pytest.mark.parametrize("origin", ["", "https://app.example.com"])
+def test_api_gateways_own_refusals_carry_the_cors_origin(default, origin):
+    api = deployed(default, CorsAllowOrigin=origin)["CornersApi"]["Properties"]["Body"]
+    for kind, response in api["x-amazon-apigateway-gateway-responses"].items():
+        headers = response.get("responseParameters", {})
+        if origin:
+            header = headers["gatewayresponse.header.Access-Control-Allow-Origin"]
+            assert header == {"Fn::Sub": "'${CorsAllowOrigin}'"}, kind
+        else:
+            assert headers == {}, kind
+
+
+@pytest.mark.parametrize("tracing, granted", [("Disabled", False), ("Active", True)])
+def test_xray_permission_only_with_tracing_on(tracing, granted):
+    template = transformed(Tracing=tracing)
+    role = deployed(template, Tracing=tracing)["CornersFunctionRole"]["Properties"]
+    assert ("AWSXrayWriteOnlyAccess" in json.dumps(role.get("ManagedPolicyArns", []))) is granted
+    function = deployed(template, Tracing=tracing)["CornersFunction"]["Properties"]
+    assert ("TracingConfig" in function) is granted
+
+
+def test_metrics_and_alarms_use_the_stacks_own_namespace(default):
+    resources = deployed(default)
+    variables = resources["CornersFunction"]["Properties"]["Environment"]["Variables"]
+    namespace = {"Fn::Sub": "Certcorners/${AWS::StackName}"}
+    assert variables["POWERTOOLS_METRICS_NAMESPACE"] == namespace
+    assert resources["InferenceLatencyP99Alarm"]["Properties"]["Namespace"] == namespace
+
+
+def test_the_api_is_regional(default):
+    api = default["Resources"]["CornersApi"]["Properties"]
+    assert api["EndpointConfiguration"] == {"Types": ["REGIONAL"]}
+
+
+def test_bucket_policies_are_kept_with_their_retained_buckets(default):
+    for bucket, policy in (("ModelBucket", "ModelBucketPolicy"),
+                           ("UploadBucket", "UploadBucketPolicy")):
+        for name in (bucket, policy):
+            resource = default["Resources"][name]
+            assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+# --- Uploads ------------------------------------------------------------------------------
+
+def test_the_upload_bucket_is_private_encrypted_tls_only_and_forgets_in_a_day(default):
+    resources = deployed(default)
+    bucket = resources["UploadBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    assert rule["Status"] == "Enabled" and rule["ExpirationInDays"] == 1
+    (deny,) = resources["UploadBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}}
+    variables = resources["CornersFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["UPLOAD_BUCKET"] == {"Ref": "UploadBucket"}
+    assert variables["UPLOAD_PREFIX"] == "uploads/"
+
+
+def test_the_role_reads_and_presigns_uploads_under_the_prefix_only(default):
+    statements = {s["Sid"]: s for s in _role_statements(deployed(default))}
+    grant = statements["ReadAndPresignUploads"]
+    assert sorted(grant["Action"]) == ["s3:GetObject", "s3:PutObject"]
+    assert grant["Resource"] == {"Fn::Sub": "${UploadBucket.Arn}/uploads/*"}
+    paths = _methods(deployed(default))
+    assert set(paths) == {"/v1/corners", "/v1/uploads", "/v1/model"}
+    assert paths["/v1/uploads"]["post"]["security"] == [{"api_key": []}]
+
+
+# --- Batch ----------------------------------------------------------------------------------
+
+def test_batch_resources_are_off_by_default(default):
+    kinds = {r["Type"] for r in deployed(default).values()}
+    assert "AWS::StepFunctions::StateMachine" not in kinds
+    assert "BatchFunction" not in deployed(default)
+    assert default["Rules"]["BatchNeedsAnArchiveBucket"]["Assertions"][0]["Assert"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ArchiveBucketName"}, ""]}]}
+
+
+@pytest.fixture(scope="module")
+def batch():
+    return transformed(EnableBatch="true", ArchiveBucketName="scans")
+
+
+def _definition(resources: dict, template: dict, concurrency: str) -> dict:
+    machine = resources["BatchStateMachine"]["Properties"]
+    text = "\n".join(machine["DefinitionString"]["Fn::Join"][1])
+    limits = template["Mappings"]["BatchLimits"][concurrency]
+    values = {"ArchiveBucket": "scans", "ResultsBucket": "results-bucket",
+              "BatchFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:batch",
+              "MaxConcurrency": str(limits["MaxConcurrency"])}
+    for key, value in machine["DefinitionSubstitutions"].items():
+        assert key in values, key
+    return json.loads(re.sub(r"\$\{(\w+)\}", lambda m: values[m[1]], text))
+
+
+@pytest.mark.parametrize("concurrency", ["10", "20", "50", "100", "200"])
+def test_the_state_machine_maps_batches_below_the_functions_reserved_concurrency(batch,
+                                                                              concurrency):
+    resources = deployed(batch, EnableBatch="true", ArchiveBucketName="scans",
+                         BatchConcurrency=concurrency)
+    definition = _definition(resources, batch, concurrency)
+    limits = definition["States"]["Limits"]["Parameters"]
+    max_concurrency = json.loads(re.search(r"StringToJson\('(\d+)'\)",
+                                           limits["max_concurrency.$"])[1])
+    reserved = int(resources["BatchFunction"]["Properties"]["ReservedConcurrentExecutions"]
+                   ["Ref"] == "BatchConcurrency" and concurrency)
+    assert 0 < max_concurrency < reserved
+    mapped = definition["States"]["FindCorners"]
+    assert mapped["MaxConcurrencyPath"] == "$.max_concurrency"
+    assert mapped["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert mapped["ItemReader"]["Resource"] == "arn:aws:states:::s3:listObjectsV2"
+    assert mapped["ItemReader"]["Parameters"]["Bucket"] == "scans"
+    assert mapped["ItemBatcher"]["MaxItemsPerBatch"] > 1
+    assert mapped["ToleratedFailurePercentage"] == 100
+    writer = mapped["ResultWriter"]
+    assert writer["WriterConfig"] == {"OutputType": "JSONL", "Transformation": "FLATTEN"}
+    assert writer["Parameters"]["Bucket"] == "results-bucket"
+
+
+def test_the_batch_function_shares_the_layer_and_code_and_reads_only_the_archive(batch):
+    resources = deployed(batch, EnableBatch="true", ArchiveBucketName="scans")
+    function = resources["BatchFunction"]["Properties"]
+    api_function = resources["CornersFunction"]["Properties"]
+    assert function["Layers"] == api_function["Layers"]
+    assert function["Code"] == api_function["Code"]
+    assert function["Handler"] == "batch.lambda_handler"
+    statements = {s["Sid"]: s for policy in resources["BatchFunctionRole"]["Properties"][
+        "Policies"] for s in policy["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"ReadTheModelOnly", "ReadTheArchive"}
+    assert statements["ReadTheArchive"]["Action"] == "s3:GetObject"

@@ -1,7 +1,11 @@
 """Run by the SAM CLI's own Python (.venv-sam): the template as SAM's translator turns it into
 CloudFormation, as `sam validate` and the AWS::Serverless transform do. Prints JSON.
 
-    .venv-sam/bin/python tests/integration/transform_template.py template.yaml '{"Param": "v"}'
+    .venv-sam/bin/python tests/integration/transform_template.py template.yaml '{"Param": "v"}' \
+        '{"InferenceLayerX86": "s3://bucket/layer-2"}'
+
+The third argument gives resources the code location `sam package` would (a new upload has a
+new key); the rest get s3://bucket/key.
 """
 
 import json
@@ -20,10 +24,12 @@ class NoManagedPolicies:
 
 
 template = yaml_parse(Path(sys.argv[1]).read_text())
-for resource in template.get("Resources", {}).values():
+locations = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+for name, resource in template.get("Resources", {}).items():
     properties = resource.get("Properties", {})
     for key in ("CodeUri", "ContentUri"):
         if isinstance(properties.get(key), str) and not properties[key].startswith("s3://"):
-            properties[key] = "s3://bucket/key"  # as sam validate does: the code is not read
+            # as sam validate does: the code is not read
+            properties[key] = locations.get(name, "s3://bucket/key")
 parameters = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 print(json.dumps(transform(template, parameters, NoManagedPolicies()), default=str))

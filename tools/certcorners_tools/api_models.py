@@ -36,6 +36,7 @@ class Crop(BaseModel):
 
 
 class Timing(BaseModel):
+    upload_read: float = Field(description="ms; reading the request, and an s3_key's photo")
     model_fetch: float = Field(description="ms; non-zero only on the request that loaded it")
     decode: float
     inference: float = Field(description="ms; both networks")
@@ -54,11 +55,20 @@ class CornersAnswer(BaseModel):
     timing_ms: Timing
 
 
+class UploadAnswer(BaseModel):
+    url: str = Field(description="where to POST the form (S3)")
+    fields: dict[str, str] = Field(description="the form's fields, in this order, before the "
+                                               "file (field name: file)")
+    key: str = Field(description='then POST /v1/corners with {"s3_key": key}')
+    expires_in: int = Field(description="seconds the form stays valid")
+    max_bytes: int = Field(description="S3 refuses a larger photo")
+
+
 class ErrorDetail(BaseModel):
-    code: str = Field(description="stable, for programs: bad_request, payload_too_large, "
-                                  "unsupported_media_type, undecodable_image, too_many_pixels, "
-                                  "image_too_small, certificate_not_found, model_unavailable, "
-                                  "internal_error")
+    code: str = Field(description="stable, for programs: bad_request, upload_not_found, "
+                                  "payload_too_large, unsupported_media_type, undecodable_image, "
+                                  "too_many_pixels, image_too_small, certificate_not_found, "
+                                  "model_unavailable, uploads_unavailable, internal_error")
     message: str = Field(description="for people")
 
 
@@ -67,4 +77,4 @@ class ErrorBody(BaseModel):
 
 
 # The component schemas the routes name, in the document's order.
-SCHEMAS = (CornersAnswer, ErrorBody)
+SCHEMAS = (CornersAnswer, UploadAnswer, ErrorBody)

@@ -1,4 +1,5 @@
-"""The Docker-free local path: an embedded S3 with the model in it, and the real handler.
+"""The Docker-free local path: an embedded S3 with the model (and an upload bucket) in it,
+and the real handler.
 
     python -m certcorners_tools.local invoke events/corners-jpeg.json
     python -m certcorners_tools.local serve [--port 3000]
@@ -81,6 +82,7 @@ def local_s3(port: int, package: Path = REFERENCE_PACKAGE):
         s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
                           aws_access_key_id="local", aws_secret_access_key="local")
         s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket=env["UPLOAD_BUCKET"])  # POST /v1/uploads' photos
         if package.exists():
             _publish_locally(s3, package, bucket, key, version)
         else:

@@ -14,7 +14,22 @@ from urllib.parse import parse_qs, urlsplit
 
 # The API's binary media types (template.yaml): these bodies arrive base64-encoded.
 BINARY_MEDIA_TYPES = ("image/jpeg", "image/png", "image/webp")
-ROUTES = {("POST", "/v1/corners"), ("GET", "/v1/model")}
+ROUTES = {("POST", "/v1/corners"), ("POST", "/v1/uploads"), ("GET", "/v1/model")}
+# The template's GatewayResponses (status and body) for the refusals API Gateway makes itself;
+# tests/integration/test_local_api.py checks them against template.yaml.
+GATEWAY_RESPONSES = {
+    "MISSING_AUTHENTICATION_TOKEN": (404, {"error": {
+        "code": "not_found",
+        "message": "no such route: POST /v1/corners, POST /v1/uploads and GET /v1/model exist"}}),
+    "INVALID_API_KEY": (403, {"error": {
+        "code": "invalid_api_key", "message": "a valid x-api-key header is required"}}),
+    "REQUEST_TOO_LARGE": (413, {"error": {
+        "code": "payload_too_large",
+        "message": "the request is larger than API Gateway accepts (10 MB): upload the photo "
+                   "with POST /v1/uploads"}}),
+    "DEFAULT_5XX": (502, {"error": {"code": "internal_error",
+                                    "message": "Internal server error"}}),
+}
 
 
 def to_event(method: str, target: str, headers: dict[str, str], body: bytes) -> dict:
@@ -66,11 +81,11 @@ def from_response(response: dict) -> tuple[int, dict[str, str], bytes]:
     return int(response.get("statusCode", 502)), headers, data
 
 
-def not_found(method: str, path: str) -> tuple[int, dict[str, str], bytes]:
-    """What API Gateway answers for a route the API does not have."""
-    status = 405 if any(path == p for _, p in ROUTES) else 403
-    message = "Missing Authentication Token" if status == 403 else "Method Not Allowed"
-    return status, {"Content-Type": "application/json"}, json.dumps({"message": message}).encode()
+def gateway_response(kind: str) -> tuple[int, dict[str, str], bytes]:
+    """What the deployed API answers for a refusal of API Gateway's own, e.g. an unknown
+    route or method (MISSING_AUTHENTICATION_TOKEN, as REST APIs report both)."""
+    status, body = GATEWAY_RESPONSES[kind]
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
 
 class LambdaContext:

@@ -49,6 +49,9 @@ def make_handler(lambda_handler, api_key: str | None):
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in two sends: with Nagle's algorithm on, the second waits
+        # for the client's delayed ACK (~40 ms on Linux) on every keep-alive request.
+        disable_nagle_algorithm = True
 
         def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
@@ -68,15 +71,14 @@ def make_handler(lambda_handler, api_key: str | None):
                 self._answer(200, {"Content-Type": "text/html; charset=utf-8"}, swagger_page())
                 return
             if (self.command, path) not in proxy.ROUTES:
-                self._answer(*proxy.not_found(self.command, path))
+                self._refuse("MISSING_AUTHENTICATION_TOKEN")
                 return
             if api_key and self.headers.get("x-api-key") != api_key:
-                self._answer(403, {"Content-Type": "application/json"}, b'{"message":"Forbidden"}')
+                self._refuse("INVALID_API_KEY")
                 return
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY_BYTES:
-                self._answer(413, {"Content-Type": "application/json"},
-                             b'{"message":"Request Too Long"}')
+                self._refuse("REQUEST_TOO_LARGE")
                 return
             body = self.rfile.read(length) if length else b""
             event = proxy.to_event(self.command, self.path, dict(self.headers.items()), body)
@@ -85,12 +87,21 @@ def make_handler(lambda_handler, api_key: str | None):
                     response = lambda_handler(event, proxy.LambdaContext())
             except Exception as exc:  # what API Gateway shows for a crashed function
                 print(f"handler raised {type(exc).__name__}: {exc}", file=sys.stderr)
-                self._answer(502, {"Content-Type": "application/json"},
-                             b'{"message": "Internal server error"}')
+                self._refuse("DEFAULT_5XX")
                 return
             self._answer(*proxy.from_response(response))
 
-        do_GET = do_POST = do_PUT = do_DELETE = _dispatch
+        def _refuse(self, kind: str) -> None:
+            """API Gateway's own refusal, as the template's gateway responses shape it; the
+            body of a refused request is drained so that the connection can be reused."""
+            length = int(self.headers.get("Content-Length") or 0)
+            if 0 < length <= MAX_BODY_BYTES:
+                self.rfile.read(length)
+            else:
+                self.close_connection = length > 0
+            self._answer(*proxy.gateway_response(kind))
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _dispatch
 
         def log_message(self, format, *args):  # one line a request, never the body
             print(f"{self.address_string()} {format % args}", file=sys.stderr)

@@ -1,0 +1,73 @@
+"""One photo's bytes -> its answer, or the error that says why not: what the API's route and
+the batch function both do with a photo (function/app.py, function/batch.py)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from certcorners.errors import CertificateNotFound, ImageTooSmall, TooManyPixels, UnprocessableImage
+from certcorners.preprocessing import (
+    CORNER_NAMES,
+    ImageDecodeError,
+    ImageTooLargeError,
+    corners_dict,
+    decode,
+)
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_image_pixels: int
+    min_image_side: int
+
+
+@dataclass(frozen=True)
+class Found:
+    body: dict  # corners, polygon, confidence, image, model
+    prediction: object  # the predictor's Prediction (turns, searched, scanned)
+    decode_ms: float
+    inference_ms: float
+
+
+def decode_checked(data: bytes, limits: Limits):
+    """The photo decoded once (certcorners.preprocessing.decode), or the 422 that says why not."""
+    try:
+        decoded = decode(data, limits.max_image_pixels)
+    except ImageTooLargeError as exc:
+        raise TooManyPixels(str(exc)) from exc
+    except ImageDecodeError as exc:
+        raise UnprocessableImage(str(exc)) from exc
+    width, height = decoded.letterbox.width, decoded.letterbox.height
+    if min(width, height) < limits.min_image_side:
+        raise ImageTooSmall(f"the image is {width} x {height}; each side must be at least "
+                            f"{limits.min_image_side} px")
+    return decoded
+
+
+def find_corners(model, data: bytes, limits: Limits, min_confidence: float | None,
+                 scan_whole_photo: bool) -> Found:
+    """Raises CertificateNotFound (with its inference_ms) below the confidence threshold:
+    `min_confidence`, or the model card's when it is None."""
+    started = time.perf_counter()
+    decoded = decode_checked(data, limits)
+    decoded_at = time.perf_counter()
+    threshold = (min_confidence if min_confidence is not None
+                 else float(model.card.get("confidence_threshold", 0.0)))
+    prediction = model.predictor.predict_decoded(decoded, threshold, scan_whole_photo)
+    inference_ms = (time.perf_counter() - decoded_at) * 1000
+    points, confidence = prediction.corners, prediction.confidence
+    if confidence is not None and confidence < threshold:
+        raise CertificateNotFound(f"no registration certificate number was found in the photo "
+                                  f"(confidence {confidence:.3f} < {threshold})",
+                                  inference_ms=inference_ms)
+    named = corners_dict(points)
+    letterbox = decoded.letterbox
+    body = {
+        "corners": named,
+        "polygon": [[named[n]["x"], named[n]["y"]] for n in CORNER_NAMES],
+        "confidence": None if confidence is None else round(confidence, 4),
+        "image": {"width": letterbox.width, "height": letterbox.height},
+        "model": {"version": model.version, "sha256": model.sha256},
+    }
+    return Found(body, prediction, (decoded_at - started) * 1000, inference_ms)
