@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from certcorners_tools import local
+from certcorners_tools import local, proxy
 from certcorners_tools.client import predict
 
 from tests.conftest import EVENTS, ROOT, corner_errors_px, photo_labels
@@ -62,9 +62,55 @@ def test_errors_over_http_keep_their_status_and_shape(local_api):
         urllib.request.urlopen(request, timeout=30)
     assert error.value.code == 415
     assert json.loads(error.value.read())["error"]["code"] == "unsupported_media_type"
+
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/v2/nothing"), ("DELETE", "/v1/corners"),
+                                          ("GET", "/v1/uploads"), ("PUT", "/v1/model")])
+def test_unknown_routes_and_methods_get_the_deployed_apis_json(local_api, method, path):
+    url, _ = local_api
     with pytest.raises(urllib.error.HTTPError) as error:
-        urllib.request.urlopen(f"{url}/v2/nothing", timeout=30)
-    assert error.value.code == 403  # what API Gateway answers for an unknown route
+        urllib.request.urlopen(urllib.request.Request(f"{url}{path}", method=method),
+                               timeout=30)
+    assert error.value.code == 404
+    assert json.loads(error.value.read()) == proxy.GATEWAY_RESPONSES[
+        "MISSING_AUTHENTICATION_TOKEN"][1]
+
+
+def test_the_local_apis_refusals_are_the_templates_gateway_responses():
+    """make serve answers its own refusals as the deployed API's gateway responses do."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=Loader)
+    responses = template["Resources"]["CornersApi"]["Properties"]["GatewayResponses"]
+    for kind, (status, body) in proxy.GATEWAY_RESPONSES.items():
+        declared = responses[kind]
+        shape = declared["ResponseTemplates"]["application/json"].replace(
+            "$context.error.messageString", json.dumps(body["error"]["message"]))
+        assert json.loads(shape) == body, kind
+        if "StatusCode" in declared:
+            assert int(declared["StatusCode"]) == status, kind
+
+
+def test_a_12_mp_photo_goes_by_upload_in_one_client_call(local_api, tmp_path):
+    """The client CLI takes the upload path by itself for a photo over 4 MB."""
+    from tests.unit.test_uploads import phone_photo
+
+    url, _ = local_api
+    data, truth = phone_photo()
+    photo = tmp_path / "phone.jpg"
+    photo.write_bytes(data)
+    result = subprocess.run([sys.executable, "-m", "certcorners_tools.client", str(photo),
+                             "--url", url], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    answer = json.loads(result.stdout)
+    errors = np.linalg.norm(np.array(answer["polygon"]) - truth, axis=1) * 400 / 4032
+    assert errors.max() < 3, errors
+    assert answer["timing_ms"]["upload_read"] > 0  # it came by S3, not in the body
 
 
 def test_model_card_over_http(local_api, reference_package):

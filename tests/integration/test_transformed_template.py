@@ -461,7 +461,7 @@ def _definition(resources: dict, template: dict, concurrency: str) -> dict:
     values = {"ArchiveBucket": "scans", "ResultsBucket": "results-bucket",
               "BatchFunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:batch",
               "MaxConcurrency": str(limits["MaxConcurrency"])}
-    for key, value in machine["DefinitionSubstitutions"].items():
+    for key in machine["DefinitionSubstitutions"]:
         assert key in values, key
     return json.loads(re.sub(r"\$\{(\w+)\}", lambda m: values[m[1]], text))
 

@@ -119,6 +119,11 @@ def main(argv: list[str] | None = None) -> None:
         "corners-undecodable.json": event("POST", "/v1/corners", jpeg[:600] + bytes(4000),
                                           "image/jpeg"),
         "model.json": event("GET", "/v1/model", None, None),
+        "uploads.json": event("POST", "/v1/uploads", json.dumps(
+            {"content_type": "image/jpeg"}), "application/json"),
+        # The key an earlier POST /v1/uploads gave (make serve's uploads are such keys).
+        "corners-s3-key.json": event("POST", "/v1/corners", json.dumps(
+            {"s3_key": "uploads/0123456789abcdef0123456789abcdef.jpg"}), "application/json"),
     }
     for name, made in events.items():
         (EVENTS / name).write_text(json.dumps(made, indent=2) + "\n")
