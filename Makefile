@@ -172,7 +172,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
-.PHONY: help setup lock test lint build demo invoke serve events bench load soak train-demo \
+.PHONY: help setup lock test lint build demo invoke serve events batch-demo bench load soak train-demo \
 	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-val-third reference-data-negatives-head locator-strided locator-strided-more locator-strided-three locator-strided-three-package reference-data-seed37 locator-three-fresh locator-three-fresh-package reference-data-negatives-38 refiner-hard refiner-hard-package refiner-strided refiner-strided-package refiner-fresh refiner-fresh-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
 	openapi photos
 
@@ -231,6 +231,9 @@ invoke: $(SERVE_VENV)/.installed build  ## one event through the real handler, n
 
 serve: $(SERVE_VENV)/.installed build  ## local API on 127.0.0.1:$(PORT) like sam local start-api, no Docker
 	$(SERVE_PY) -m certcorners_tools.local serve --port $(PORT)
+
+batch-demo: $(SERVE_VENV)/.installed build  ## the batch state machine's work on 50 photos in a local S3: JSONL + summary in out/batch (docs/batch.md)
+	$(SERVE_PY) -m certcorners_tools.archive demo --out out/batch
 
 bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~22 min on 2 cores: the refused photo takes ~1 s a repeat); BASELINE=<model.tar.gz> adds a side-by-side run
 	$(PY) -m certcorners_tools.bench --out out/bench.json $(if $(BASELINE),--baseline $(BASELINE))

@@ -47,14 +47,17 @@ def test_api_key_is_required_by_default(template):
     assert auth["UsagePlan"]["CreateUsagePlan"] == "PER_API"
 
 
-def test_function_may_only_get_the_model_object(template):
+def test_function_may_only_get_the_model_object_and_uploads(template):
     function = template["Resources"]["CornersFunction"]["Properties"]
     (policy,) = function["Policies"]
     statement = policy["Statement"][0]
     assert statement["Effect"] == "Allow" and statement["Action"] == "s3:GetObject"
     resource = statement["Resource"]["Fn::Sub"][0]
     assert resource == "arn:${AWS::Partition}:s3:::${Bucket}/${ModelKey}"  # one object
-    assert "*" not in json.dumps(policy)
+    # The only wildcard: the keys under uploads/ (fresh ones, handed out by POST /v1/uploads).
+    text = json.dumps(policy)
+    assert text.count("*") == 2 and "${UploadBucket.Arn}/uploads/*" in text
+    assert '"s3:prefix": "uploads/*"' in text
     # The environment tells the function the same object it may read.
     uri = function["Environment"]["Variables"]["MODEL_S3_URI"]["Fn::Sub"][0]
     assert uri == "s3://${Bucket}/${ModelKey}"

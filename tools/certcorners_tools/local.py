@@ -111,8 +111,9 @@ def _publish_locally(s3, package: Path, bucket: str, key: str, version: str) -> 
             publish(package, bucket, prefix, version, s3_client=s3)
 
 
-def handler_process(script: str, args: list[str], s3_port: int, cache_dir: str, **kwargs):
-    env = function_environment(s3_port, cache_dir)
+def handler_process(script: str, args: list[str], s3_port: int, cache_dir: str,
+                    extra_env: dict[str, str] | None = None, **kwargs):
+    env = function_environment(s3_port, cache_dir) | (extra_env or {})
     env["PYTHONPATH"] = layer_path()
     command = [base_python(), "-S", str(TOOLS / script), *args]
     return subprocess.Popen(command, env=env, **kwargs)
