@@ -11,6 +11,7 @@ import urllib.request
 import numpy as np
 import pytest
 from certcorners import s3_fetch, uploads
+from certcorners_tools import local
 from certcorners_tools.client import multipart_form
 from PIL import Image
 
@@ -29,18 +30,12 @@ def uploading(handler, app_module, s3, monkeypatch):
 
 
 def phone_photo() -> tuple[bytes, np.ndarray]:
-    """A held-out photo enlarged to a phone's 4032 px, with sensor noise: ~4.6 MB of JPEG
-    (over the 4.5 MB a request body may carry), and its true corners."""
+    """A held-out photo at a phone's 4032 px (~4.6 MB of JPEG, over the 4.5 MB a request body
+    may carry), and its true corners."""
     label = json.loads((HELD_OUT / "labels.jsonl").read_text().splitlines()[0])
-    image = Image.open(HELD_OUT / label["file"]).convert("RGB")
-    scale = 4032 / image.width
-    image = image.resize((4032, round(image.height * scale)), Image.BICUBIC)
-    noisy = np.asarray(image, np.int16) + np.random.default_rng(0).normal(0, 6, (
-        image.height, image.width, 3))
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=95)
+    data, scale = local.phone_sized(HELD_OUT / label["file"])
     names = ("top_left", "top_right", "bottom_right", "bottom_left")
-    return buffer.getvalue(), np.array([label["corners"][n] for n in names]) * scale
+    return data, np.array([label["corners"][n] for n in names]) * scale
 
 
 def post_form(form: dict, data: bytes, content_type: str = "image/jpeg") -> int:

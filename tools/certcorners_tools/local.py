@@ -181,6 +181,26 @@ def main(argv: list[str] | None = None) -> int:
         return demo(s3_port, cache, args.out)
 
 
+def phone_sized(photo: Path, long_side: int = 4032, quality: int = 95) -> tuple[bytes, float]:
+    """The photo enlarged to a phone's 12 MP with sensor noise: a JPEG of ~4.6 MB, over what a
+    request body may carry (4.5 MB), and the scale applied."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    image = Image.open(photo).convert("RGB")
+    scale = long_side / max(image.size)
+    image = image.resize((round(image.width * scale), round(image.height * scale)),
+                         Image.BICUBIC)
+    noisy = np.asarray(image, np.int16) + np.random.default_rng(0).normal(0, 6, (
+        image.height, image.width, 3))
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buffer, "JPEG",
+                                                                  quality=quality)
+    return buffer.getvalue(), scale
+
+
 def demo(s3_port: int, cache: str, out: Path) -> int:
     from certcorners_tools.client import predict
 
@@ -193,14 +213,19 @@ def demo(s3_port: int, cache: str, out: Path) -> int:
     print(f"local API on {url} (its logs: {out / 'local-api.log'})")
     try:
         wait_for_http(f"{url}/v1/model")
-        for photo in sorted(PHOTOS.glob("*.*")):
+        # And a phone's 12 MP photo, too large for a request body: the client uploads it.
+        phone = out / "phone-12mp.jpg"
+        phone.write_bytes(phone_sized(PHOTOS / "certificate-1200x847.jpg")[0])
+        for photo in [*sorted(PHOTOS.glob("*.*")), phone]:
             if photo.suffix.lower() not in (".jpg", ".jpeg", ".png", ".webp"):
                 continue
             overlay = out / f"{photo.stem}-overlay.png"
             status, answer = predict(url, photo, overlay=overlay)
-            print(f"{photo.name}: HTTP {status}")
-            print(json.dumps({k: answer.get(k) for k in ("corners", "model", "timing_ms")},
-                             indent=2))
+            way = "uploaded to S3, then s3_key" if photo == phone else "in the body"
+            print(f"{photo.name} ({photo.stat().st_size / 1e6:.1f} MB, {way}): HTTP {status}")
+            print(json.dumps({k: answer.get(k) for k in ("corners", "confidence", "model",
+                                                         "timing_ms", "error")
+                              if k in answer}, indent=2))
             if status == 200:
                 print(f"overlay: {overlay}")
     finally:
