@@ -172,7 +172,7 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
-.PHONY: help setup lock test lint build demo invoke serve events batch-demo bench load soak train-demo \
+.PHONY: help setup lock test test-fast lint build demo invoke serve events batch-demo bench load soak train-demo \
 	training-debs reference-eval-data reference-data reference-data-more reference-data-fresh reference-data-head reference-data-fresh-head reference-val-second reference-val-third reference-data-negatives-head locator-strided locator-strided-more locator-strided-three locator-strided-three-package reference-data-seed37 locator-three-fresh locator-three-fresh-package reference-data-negatives-38 refiner-hard refiner-hard-package refiner-strided refiner-strided-package refiner-fresh refiner-fresh-package locator locator-more locator-third locator-fourth locator-more-data locator-fresh refiner refiner-wide refiner-rect reference-model reference-card gpu-pack gpu-export evaluate \
 	openapi photos
 
@@ -217,6 +217,10 @@ lint: setup  ## ruff
 test: setup build  ## the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+test-fast: setup  ## unit, handler and template tests: no training, no layer build (~1 min)
+	$(VENV)/bin/ruff check .
+	$(PY) -m pytest -m "not training and not build"
 
 $(BUILD_STAMP): template.yaml layer/Makefile layer/requirements.lock $(wildcard layer/certcorners/*.py) $(wildcard function/*.py) | .venv-sam/.installed
 	$(SAM) build

@@ -20,6 +20,20 @@ REFERENCE_PACKAGE = ROOT / "training" / "reference" / "model.tar.gz"
 # the same photos on every machine, whatever fonts and textures it has.
 HELD_OUT = ROOT / "tests" / "photos" / "held-out"
 
+# Tests that need `sam build`'s output (or run it): make test-fast leaves them out.
+NEEDS_BUILD = {"test_local_api.py", "test_sam.py", "test_archive.py"}
+
+
+def pytest_collection_modifyitems(items):
+    """Marks each test by what it needs: `training` (tests/training) and `build`."""
+    for item in items:
+        path = Path(str(item.fspath))
+        if path.parent.name == "training":
+            item.add_marker(pytest.mark.training)
+        elif path.name in NEEDS_BUILD:
+            item.add_marker(pytest.mark.build)
+
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TQDM_DISABLE", "1")
 

@@ -53,17 +53,25 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
 
 
 class ModelStore:
-    def __init__(self, uri: str, cache_dir: str | Path = "/tmp/model", on_load=None):
+    def __init__(self, uri: str, cache_dir: str | Path = "/tmp/model", on_load=None,
+                 num_threads: int | None = None):
         self.uri = uri
         self.cache_dir = Path(cache_dir)
+        self.num_threads = num_threads  # LiteRT's threads; None: one per core
         self._on_load = on_load  # called once per successful load, e.g. to log it
         self._model: LoadedModel | None = None
         self._lock = threading.Lock()
 
     @classmethod
     def from_environment(cls, on_load=None) -> ModelStore:
+        """MODEL_S3_URI, MODEL_CACHE_DIR and LITERT_NUM_THREADS (checked here, at cold
+        start: 0 or unset means one thread per core)."""
+        from certcorners import settings
+
+        threads = settings.whole_number("LITERT_NUM_THREADS", 0, minimum=0)
         return cls(os.environ.get("MODEL_S3_URI", ""),
-                   os.environ.get("MODEL_CACHE_DIR", "/tmp/model"), on_load=on_load)
+                   os.environ.get("MODEL_CACHE_DIR", "/tmp/model"), on_load=on_load,
+                   num_threads=threads or None)
 
     @property
     def loaded(self) -> LoadedModel | None:
@@ -103,7 +111,7 @@ class ModelStore:
             if final.exists():
                 shutil.rmtree(final)
             extracted.rename(final)  # atomic: a folder named by its sha256 is complete
-            predictor = predictor_for(final, card)
+            predictor = predictor_for(final, card, self.num_threads)
         except ModelUnavailable:
             raise
         except OSError as exc:

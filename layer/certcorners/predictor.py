@@ -112,8 +112,7 @@ class _Network:
 class Predictor:
     def __init__(self, model_path: str | Path, num_threads: int | None = None,
                  refiner_path: str | Path | None = None, refine_passes: int = REFINE_PASSES):
-        threads = num_threads or int(os.environ.get("LITERT_NUM_THREADS", "0")) or (
-            os.cpu_count() or 1)
+        threads = num_threads or os.cpu_count() or 1
         self.locator = _Network(model_path, [1, INPUT_SIZE, INPUT_SIZE, 1], threads)
         self.refiner = None if refiner_path is None else _Network(
             refiner_path, [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], threads)

@@ -17,8 +17,8 @@ def test_the_document_types_bodies_answers_and_every_error():
     corners = spec["paths"]["/v1/corners"]["post"]
     assert set(corners["requestBody"]["content"]) == {"image/jpeg", "image/png", "image/webp",
                                                       "application/json"}
-    assert set(corners["responses"]) == {"200", "400", "413", "415", "422", "503"}
-    for status in ("400", "413", "415", "422", "503"):
+    assert set(corners["responses"]) == {"200", "400", "404", "413", "415", "422", "503"}
+    for status in ("400", "404", "413", "415", "422", "503"):
         schema = corners["responses"][status]["content"]["application/json"]["schema"]
         assert schema == {"$ref": "#/components/schemas/ErrorBody"}
     answer = spec["components"]["schemas"]["CornersAnswer"]["properties"]
@@ -27,6 +27,13 @@ def test_the_document_types_bodies_answers_and_every_error():
     assert "certificate_not_found" in corners["responses"]["422"]["description"]
     assert [p["name"] for p in corners["parameters"]] == ["include"]
     assert set(spec["paths"]["/v1/model"]["get"]["responses"]) == {"200", "503"}
+    # Photos over 4.5 MB: a presigned upload, then {"s3_key"}.
+    uploads = spec["paths"]["/v1/uploads"]["post"]
+    assert set(uploads["responses"]) == {"200", "400", "503"}
+    assert set(spec["components"]["schemas"]["UploadAnswer"]["properties"]) == {
+        "url", "fields", "key", "expires_in", "max_bytes"}
+    json_body = corners["requestBody"]["content"]["application/json"]["schema"]["oneOf"]
+    assert [set(b["required"]) for b in json_body] == [{"image"}, {"s3_key"}]
     assert spec["components"]["securitySchemes"]["api_key"] == {
         "type": "apiKey", "in": "header", "name": "x-api-key"}
     assert "HTTPValidationError" not in json.dumps(spec)  # a shape the API never returns

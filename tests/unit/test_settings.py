@@ -63,3 +63,25 @@ def test_the_function_s_init_stops_on_a_wrong_setting_and_says_which():
     stopped = _cold_start(MIN_CONFIDENCE="99.98")
     assert stopped.returncode != 0
     assert "MIN_CONFIDENCE must be empty or a confidence from 0 to 1" in stopped.stderr
+
+
+@pytest.mark.parametrize("text", ["two", "1.5", "-1"])
+def test_a_wrong_thread_count_stops_the_init_and_names_the_variable(text):
+    stopped = _cold_start(LITERT_NUM_THREADS=text)
+    assert stopped.returncode != 0
+    assert "LITERT_NUM_THREADS must be" in stopped.stderr
+
+
+@pytest.mark.parametrize(("text", "threads"), [("", None), ("0", None), ("2", 2)])
+def test_the_thread_count_reaches_the_model_store(text, threads, monkeypatch):
+    from certcorners.model_store import ModelStore
+
+    monkeypatch.setenv("LITERT_NUM_THREADS", text)
+    assert ModelStore.from_environment().num_threads == threads
+
+
+def test_upload_settings_are_checked_at_cold_start():
+    stopped = _cold_start(MAX_UPLOAD_BYTES="40MB")
+    assert stopped.returncode != 0 and "MAX_UPLOAD_BYTES must be" in stopped.stderr
+    stopped = _cold_start(UPLOAD_PREFIX="/uploads")
+    assert stopped.returncode != 0 and "UPLOAD_PREFIX must be a folder" in stopped.stderr
