@@ -15,16 +15,36 @@ from tests.conftest import ROOT
 SAM_PYTHON = ROOT / ".venv-sam" / "bin" / "python"
 
 
+_translator: subprocess.Popen | None = None
+
+
 def transformed(code_locations: dict | None = None, **parameters) -> dict:
+    """template.yaml through SAM's translator with these parameters (one translator process
+    serves every call: its start costs a second)."""
+    global _translator
     if not SAM_PYTHON.exists():
         pytest.fail("the SAM CLI's environment is missing: run `make setup`")
-    result = subprocess.run(
-        [str(SAM_PYTHON), str(ROOT / "tests" / "integration" / "transform_template.py"),
-         str(ROOT / "template.yaml"), json.dumps(parameters), json.dumps(code_locations or {})],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    return json.loads(result.stdout)
+    if _translator is None or _translator.poll() is not None:
+        _translator = subprocess.Popen(
+            [str(SAM_PYTHON), str(ROOT / "tests" / "integration" / "transform_template.py"),
+             str(ROOT / "template.yaml"), "--serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "AWS_DEFAULT_REGION": "us-east-1"})
+    _translator.stdin.write(json.dumps([parameters, code_locations or {}]) + "\n")
+    _translator.stdin.flush()
+    line = _translator.stdout.readline()
+    if not line:
+        _translator.wait(10)
+        pytest.fail("SAM's translator failed: " + _translator.stderr.read()[-2000:])
+    return json.loads(line)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_translator():
+    yield
+    if _translator is not None:
+        _translator.stdin.close()
+        _translator.wait(10)
 
 
 @pytest.fixture(scope="module")
