@@ -14,6 +14,17 @@ def _schema(name: str) -> dict[str, Any]:
     return {"schema": {"$ref": f"#/components/schemas/{name}"}}
 
 
+# Every answer, refusals and errors included, says where its time went (W3C Server Timing).
+_SERVER_TIMING = {"Server-Timing": {
+    "description": "the handler's steps in ms, e.g. `decode;dur=1.8, inference;dur=4.3, "
+                   "total;dur=6.4` (model_fetch on a cold start, upload_read for an s3_key)",
+    "schema": {"type": "string"}}}
+
+
+def _timed(responses: dict[int, dict]) -> dict[int, dict]:
+    return {status: {**answer, "headers": _SERVER_TIMING} for status, answer in responses.items()}
+
+
 def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": _schema("ErrorBody")}}
 
@@ -41,7 +52,7 @@ CORNERS_PARAMETERS = [{
     "description": "crop: add the number rectified upright as a PNG (for OCR)",
     "schema": {"type": "string", "enum": list(INCLUDE_VALUES)},
 }]
-CORNERS_RESPONSES = {
+CORNERS_RESPONSES = _timed({
     200: {"description": "the number's four corners",
           "content": {"application/json": _schema("CornersAnswer")}},
     400: _error("bad_request: no body, bad base64 or JSON, unknown fields, include not crop"),
@@ -52,7 +63,7 @@ CORNERS_RESPONSES = {
                 "certificate_not_found (confidence below the threshold)"),
     503: _error("model_unavailable or uploads_unavailable: cannot fetch the model or the "
                 "upload; retry"),
-}
+})
 UPLOADS_REQUEST_BODY = {
     "required": False,
     "description": "Optional: the photo's type, image/jpeg (the default), image/png or "
@@ -62,16 +73,16 @@ UPLOADS_REQUEST_BODY = {
         "properties": {"content_type": {"type": "string",
                                         "enum": ["image/jpeg", "image/png", "image/webp"]}}}}},
 }
-UPLOADS_RESPONSES = {
+UPLOADS_RESPONSES = _timed({
     200: {"description": "a presigned S3 POST: send `fields` and then the photo as the form "
                          "field `file` to `url` within `expires_in` seconds, then POST "
                          "/v1/corners with {\"s3_key\": key}. Uploads are deleted after a day.",
           "content": {"application/json": _schema("UploadAnswer")}},
     400: _error("bad_request: a body other than {\"content_type\": ...}"),
     503: _error("uploads_unavailable: uploads are not configured or S3 cannot be reached"),
-}
-MODEL_RESPONSES = {
+})
+MODEL_RESPONSES = _timed({
     200: {"description": "the served model's card (model_card.json)",
           "content": {"application/json": {"schema": {"type": "object"}}}},
     503: _error("model_unavailable: the model cannot be fetched or verified; retry"),
-}
+})

@@ -8,7 +8,6 @@ GET  /v1/model    the model card of the model being served
 
 import json
 import os
-import time
 
 from api_docs import (
     CORNERS_PARAMETERS,
@@ -29,6 +28,7 @@ from certcorners.errors import ApiError, BadRequest, CertificateNotFound
 from certcorners.model_store import ModelStore
 from certcorners.request_body import image_request, media_type, parse_image_request
 from certcorners.service import Limits, find_corners
+from certcorners.timing import RequestTiming
 from certcorners.tracing import make_tracer
 
 logger = Logger()
@@ -40,8 +40,11 @@ CORS_ALLOW_ORIGIN = os.environ.get("CORS_ALLOW_ORIGIN", "")
 # No enable_validation: its pydantic import costs ~0.1 s of every cold start for one query
 # parameter, checked in the route instead.
 app = APIGatewayRestResolver(cors=CORSConfig(
-    allow_origin=CORS_ALLOW_ORIGIN, allow_headers=["Content-Type", "X-Api-Key"])
-    if CORS_ALLOW_ORIGIN else None)
+    allow_origin=CORS_ALLOW_ORIGIN, allow_headers=["Content-Type", "X-Api-Key"],
+    expose_headers=["Server-Timing"]) if CORS_ALLOW_ORIGIN else None)
+# Every response carries the request's steps as a Server-Timing header (timed() and the
+# error handlers below), so a client sees what a refusal cost too.
+timing = RequestTiming()
 
 # Read once and checked here, in the init: a wrong value stops it with the variable's name.
 MAX_IMAGE_BYTES = settings.whole_number("MAX_IMAGE_BYTES", 4_500_000)
@@ -71,7 +74,6 @@ if settings.flag("MODEL_PRELOAD", True) and store.uri:
               "requestBody": CORNERS_REQUEST_BODY, "parameters": CORNERS_PARAMETERS})
 @tracer.capture_method(capture_response=False)  # the answer may hold the number's crop
 def corners() -> dict:
-    started = time.perf_counter()
     event = app.current_event
     include = event.get_query_string_value("include")
     if include is not None and include not in INCLUDE_VALUES:
@@ -82,11 +84,15 @@ def corners() -> dict:
         key = uploads.checked_key(UPLOADS, request.s3_key)
         request = image_request(uploads.read_object(UPLOADS.bucket, key, UPLOADS.max_bytes),
                                 UPLOADS.max_bytes)
-    read = time.perf_counter()
+        timing.lap("upload_read")
+    cold = store.loaded is None
+    timing.skip()
     model = store.get()
-    fetched = time.perf_counter()  # the model's fetch and load, on a cold request only
+    if cold:  # the model's fetch and load, on the request that needed them only
+        timing.lap("model_fetch")
     try:
-        found = find_corners(model, request.data, LIMITS, MIN_CONFIDENCE, SCAN_WHOLE_PHOTO)
+        found = find_corners(model, request.data, LIMITS, MIN_CONFIDENCE, SCAN_WHOLE_PHOTO,
+                             timing)
     except CertificateNotFound as refusal:
         metrics.add_metric(name="CertificateNotFound", unit=MetricUnit.Count, value=1)
         # Apart from InferenceLatency: a refusal has tried every look and the search, ~7x
@@ -102,11 +108,9 @@ def corners() -> dict:
     if include == "crop":
         body["crop"] = {"format": "png", "base64": png_base64(
             rectified_crop(request.data, found.prediction.corners, MAX_IMAGE_PIXELS))}
-    body["timing_ms"] = {"upload_read": round((read - started) * 1000, 2),
-                         "model_fetch": round((fetched - read) * 1000, 2),
-                         "decode": round(found.decode_ms, 2),
-                         "inference": round(found.inference_ms, 2),
-                         "total": round((time.perf_counter() - started) * 1000, 2)}
+    body["timing_ms"] = {step: round(timing.steps.get(step, 0.0), 2) for step in (
+        "upload_read", "model_fetch", "decode", "inference")} | {
+        "total": round(timing.total(), 2)}
     prediction = found.prediction
     logger.info("corners found", extra={"format": request.format, **body["image"],
                                         "turns": prediction.turns,
@@ -138,17 +142,29 @@ def model_card() -> dict:
     return store.get().card
 
 
+def timed(app, next_middleware) -> Response:
+    timing.start()
+    response = next_middleware(app)
+    response.headers["Server-Timing"] = timing.header()
+    return response
+
+
+app.use(middlewares=[timed])
+
+
 @app.exception_handler(ApiError)
 def api_error(error: ApiError) -> Response:
     logger.warning("request refused", extra={"status": error.status, "code": error.code,
                                              "reason": error.message})
-    return Response(error.status, "application/json", error.body())
+    return Response(error.status, "application/json", error.body(),
+                    headers={"Server-Timing": timing.header()})
 
 
 @app.exception_handler(Exception)
 def unexpected(error: Exception) -> Response:
     logger.exception("unexpected error")
-    return Response(500, "application/json", ApiError("an unexpected error occurred").body())
+    return Response(500, "application/json", ApiError("an unexpected error occurred").body(),
+                    headers={"Server-Timing": timing.header()})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -3,7 +3,6 @@ the batch function both do with a photo (function/app.py, function/batch.py)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from certcorners.errors import CertificateNotFound, ImageTooSmall, TooManyPixels, UnprocessableImage
@@ -14,6 +13,7 @@ from certcorners.preprocessing import (
     corners_dict,
     decode,
 )
+from certcorners.timing import RequestTiming
 
 
 @dataclass(frozen=True)
@@ -46,16 +46,18 @@ def decode_checked(data: bytes, limits: Limits):
 
 
 def find_corners(model, data: bytes, limits: Limits, min_confidence: float | None,
-                 scan_whole_photo: bool) -> Found:
+                 scan_whole_photo: bool, timing: RequestTiming | None = None) -> Found:
     """Raises CertificateNotFound (with its inference_ms) below the confidence threshold:
-    `min_confidence`, or the model card's when it is None."""
-    started = time.perf_counter()
+    `min_confidence`, or the model card's when it is None. `timing` gets the decode and
+    inference laps, whether the photo is answered or not."""
+    timing = timing or RequestTiming()
+    timing.skip()
     decoded = decode_checked(data, limits)
-    decoded_at = time.perf_counter()
+    decode_ms = timing.lap("decode")
     threshold = (min_confidence if min_confidence is not None
                  else float(model.card.get("confidence_threshold", 0.0)))
     prediction = model.predictor.predict_decoded(decoded, threshold, scan_whole_photo)
-    inference_ms = (time.perf_counter() - decoded_at) * 1000
+    inference_ms = timing.lap("inference")
     points, confidence = prediction.corners, prediction.confidence
     if confidence is not None and confidence < threshold:
         raise CertificateNotFound(f"no registration certificate number was found in the photo "
@@ -70,4 +72,4 @@ def find_corners(model, data: bytes, limits: Limits, min_confidence: float | Non
         "image": {"width": letterbox.width, "height": letterbox.height},
         "model": {"version": model.version, "sha256": model.sha256},
     }
-    return Found(body, prediction, (decoded_at - started) * 1000, inference_ms)
+    return Found(body, prediction, decode_ms, inference_ms)

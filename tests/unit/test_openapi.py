@@ -37,3 +37,7 @@ def test_the_document_types_bodies_answers_and_every_error():
     assert spec["components"]["securitySchemes"]["api_key"] == {
         "type": "apiKey", "in": "header", "name": "x-api-key"}
     assert "HTTPValidationError" not in json.dumps(spec)  # a shape the API never returns
+    for path, methods in spec["paths"].items():  # every answer says where its time went
+        for method, operation in methods.items():
+            for status, answer in operation["responses"].items():
+                assert "Server-Timing" in answer.get("headers", {}), (path, method, status)
