@@ -153,7 +153,7 @@ REFERENCE_NOTES ?= Made by make reference-model on 2 CPU cores. Stage 2, the ref
 	2,000 photos no locator had seen (seed 36); then with its first $(STRIDED_THREE_BLOCKS) blocks \
 	strided, $(STAGE1_STRIDED_THREE_EPOCHS) epochs (from 5e-4) on the same 6,000 photos. Refusal \
 	threshold $(REFERENCE_THRESHOLD), reference-20261202e's. Figures and what limits them: README; how each phase was chosen: docs/model-history.md.
-# Debian packages the generator draws on (README "Training data"): typefaces and photographic
+# Debian packages the generator draws on (docs/training.md, "Training data"): typefaces and photographic
 # textures. Not needed to serve, deploy or run the tests' serving half.
 TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-ttf \
 	fonts-dejavu-core fonts-open-sans fonts-roboto-unhinted fonts-lato fonts-croscore \
@@ -515,7 +515,7 @@ reference-card: setup reference-eval-data  ## the committed package's networks a
 		$(REFERENCE_RUN)/recard/package/model_card.json training/reference/
 	cp -r $(REFERENCE_RUN)/recard/evaluation* training/reference/
 
-gpu-pack: setup training-debs  ## .gpu/ for a GPU machine (README "Training on a GPU machine"): Keras wheels, the generator's fonts and textures
+gpu-pack: setup training-debs  ## .gpu/ for a GPU machine (docs/training.md, "Training on a GPU machine"): Keras wheels, the generator's fonts and textures
 	PY=$(PY) bash tools/gpu/pack.sh
 
 # The files a GPU machine's tools/gpu/train.sh sent back (the device tool's files_at).

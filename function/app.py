@@ -56,7 +56,7 @@ UPLOADS = uploads.UploadSettings.from_environment()
 # Below this confidence the answer is 422 certificate_not_found; None: the model card's.
 MIN_CONFIDENCE = settings.confidence_or_none("MIN_CONFIDENCE")
 # The scan of the whole photo finds a few more certificates but makes every refusal ~1 s
-# (README "Performance"); false refuses in ~0.13 s instead.
+# (docs/performance.md); false refuses in ~0.13 s instead.
 SCAN_WHOLE_PHOTO = settings.flag("SCAN_WHOLE_PHOTO", True)
 
 store = ModelStore.from_environment(on_load=lambda model: logger.info(
@@ -96,7 +96,7 @@ def corners() -> dict:
     except CertificateNotFound as refusal:
         metrics.add_metric(name="CertificateNotFound", unit=MetricUnit.Count, value=1)
         # Apart from InferenceLatency: a refusal has tried every look and the search, ~7x
-        # an answer's time (README "Performance").
+        # an answer's time (docs/performance.md).
         metrics.add_metric(name="NotFoundInferenceLatency", unit=MetricUnit.Milliseconds,
                            value=refusal.inference_ms)
         raise

@@ -1,7 +1,7 @@
 """What surrounds and touches the card in a phone photo: photographic surfaces, clutter with
 real text, fingers, wear, shadows.
 
-The sources are files that the project's setup installs (README "Training data"):
+The sources are files that the project's setup installs (docs/training.md, "Training data"):
 - surfaces: GIMP's pattern library (Debian gimp-data: scanned wood, stone, marble, fabric,
   leather, paper, cork) and MyPaint's paper and canvas scans (Debian mypaint-data-extras),
   tiled at a random scale, plus the procedural textures of training.textures;

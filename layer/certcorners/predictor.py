@@ -47,8 +47,8 @@ SETTLED_PX = 1.0
 # An answer accepted by two passes in a row, the second within SETTLED_PX of the first, has
 # stood already: the second pass was that one more pass, from an accepted answer, with a
 # tighter agreement. It gets no confirming pass; on both validation sets that left every
-# refusal and every answer as it was and saved a pass on ~45 % of certificates (README
-# "Accuracy", "answers that have stood").
+# refusal and every answer as it was and saved a pass on ~45 % of certificates
+# (docs/model-history.md, "answers that have stood").
 # When the refiner refuses the locator's answer, the locator looks again at the photo turned a
 # quarter, three quarters and half way round: its misses are mostly cards turned far from
 # upright where it landed on other print, and a turned view lands elsewhere. An answer from
@@ -70,7 +70,7 @@ SEARCH_FIRST_PASS_FLOOR = 0.5
 # When the search finds nothing either, the scan (refine.scan) tries a grid over the whole
 # photo under the same rules: three accepted answers that agree, a first pass below the floor
 # the last. A photo without a certificate then takes ~0.85 s instead of ~0.13 s (validation,
-# one thread: README "Performance"); an answer never scans.
+# one thread: docs/performance.md); an answer never scans.
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """X-Ray tracing only when it is on.
 
 Powertools' Tracer imports the X-Ray SDK even when tracing is disabled, which costs ~0.4 s
-of every cold start (measured: README "Performance"). With POWERTOOLS_TRACE_DISABLED=true
+of every cold start (measured: docs/performance.md). With POWERTOOLS_TRACE_DISABLED=true
 (the template's default) the function gets a stand-in whose decorators return the decorated
 function unchanged, and the SDK is never imported.
 """

@@ -3,7 +3,7 @@
 POST /v1/uploads answers a presigned POST (the form S3 accepts from a browser or curl) for one
 new key under the upload prefix, capped in size by its policy. POST /v1/corners with
 {"s3_key": ...} then reads that object. Standard library only, signed as botocore signs
-(tests compare the two): the layer carries no boto3 (README "Performance").
+(tests compare the two): the layer carries no boto3 (docs/performance.md).
 """
 
 from __future__ import annotations

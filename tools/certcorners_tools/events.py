@@ -4,9 +4,9 @@ events/aws-proxy.generated.json) and the committed sample photos:
     python -m certcorners_tools.events            # the events, from events/photos
     python -m certcorners_tools.events --photos   # first redraw the photos (see below)
 
-The photos are drawn by the generator with the fonts and textures this machine has (README
-"Training data"), and the generator has changed since they were drawn: redrawn, they are other
-photos, and the README's figures for the samples and the cascade's tests
+The photos are drawn by the generator with the fonts and textures this machine has
+(docs/training.md, "Training data"), and the generator has changed since they were drawn:
+redrawn, they are other photos, and the docs' figures for the samples and the cascade's tests
 (tests/photos/held-out) would no longer be about the photos committed. Hence only on request.
 """
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Here (make gpu-pack): what a GPU machine of the device tool lacks, in .gpu/ (git-ignored,
 # carried): the Keras wheels its image has no copy of, and the generator's typefaces and
-# photographic textures (Debian packages here, README "Training data"; that image has none).
+# photographic textures (Debian packages here, docs/training.md, "Training data"; that image has none).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}

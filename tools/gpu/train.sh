@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# There (on the GPU machine, from the repository's root, with .gpu carried; README "Training
+# There (on the GPU machine, from the repository's root, with .gpu carried; docs/training.md, "Training
 # on a GPU machine"): new realistic photos on every core, then the locator fine-tuned on them
 # from the committed reference locator with the JAX backend; model.keras, its history and the
 # data's description come back through $OUT. Export here: make gpu-export.
