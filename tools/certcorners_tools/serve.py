@@ -41,7 +41,7 @@ def swagger_page() -> bytes:
                                       None).encode()
 
 
-def make_handler(lambda_handler, api_key: str | None):
+def make_handler(lambda_handler, api_key: str | None, nagle: bool = False):
     # Connections are served on threads, but one invocation at a time reaches the handler:
     # a Lambda execution environment never runs two at once, and Powertools keeps the
     # request's log context and metrics per process on that promise.
@@ -51,7 +51,7 @@ def make_handler(lambda_handler, api_key: str | None):
         protocol_version = "HTTP/1.1"
         # Headers and body go out in two sends: with Nagle's algorithm on, the second waits
         # for the client's delayed ACK (~40 ms on Linux) on every keep-alive request.
-        disable_nagle_algorithm = True
+        disable_nagle_algorithm = not nagle
 
         def _answer(self, status: int, headers: dict[str, str], body: bytes) -> None:
             self.send_response(status)
@@ -114,11 +114,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)
     parser.add_argument("--api-key", default=None, help="require this x-api-key")
+    parser.add_argument("--nagle", action="store_true",
+                        help="leave Nagle's algorithm on (~40 ms a request; for the benchmark)")
     args = parser.parse_args()
     import app  # the function, from the built function folder on the path
 
     server = ThreadingHTTPServer((args.host, args.port), make_handler(app.lambda_handler,
-                                                                      args.api_key))
+                                                                      args.api_key, args.nagle))
     print(json.dumps({"listening": f"http://{args.host}:{args.port}"}), flush=True)
     try:
         server.serve_forever()
