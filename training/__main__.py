@@ -1,5 +1,5 @@
 """python -m training <step> ...: generate, augment, train, train-refiner, evaluate, export,
-recard, publish, demo."""
+recard, publish, demo, and run (a recipe: training/recipes/*.toml)."""
 
 from __future__ import annotations
 
@@ -126,6 +126,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="models", help="key prefix: PREFIX/VERSION/model.tar.gz")
     p.add_argument("--version", default=None, help="default: the model card's version")
 
+    p = steps.add_parser("run", help="a recipe (training/recipes/*.toml): its datasets, "
+                         "phases and export, each skipped when its output is there")
+    p.add_argument("recipe", type=Path, help="e.g. training/recipes/reference.toml")
+    p.add_argument("--dry-run", action="store_true", help="print the steps, run none")
+    p.add_argument("--only", default="", help="comma-separated step names: those alone")
+
     p = steps.add_parser("demo", help="generate -> train -> export -> evaluate, small",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/demo"), help="everything goes here")
@@ -227,6 +233,15 @@ def _run(args) -> int:
         try:
             publish(args.package, args.bucket, args.prefix, args.version)
         except PublishError as exc:  # the bucket, the credentials or the version: one line
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    elif args.step == "run":
+        from training.recipe import load, run
+
+        try:
+            only = {name for name in args.only.split(",") if name} or None
+            run(load(args.recipe), dry_run=args.dry_run, only=only)
+        except RuntimeError as exc:  # a step failed: its output is in the recipe's log
             print(f"error: {exc}", file=sys.stderr)
             return 1
     elif args.step == "demo":

@@ -1,0 +1,114 @@
+"""Recipes as data (training/recipe.py): a recipe is checked before anything runs, runs its
+steps in order through the training CLI, and resumes, skipping what is done."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from training.recipe import load, run
+
+TINY = """
+data = "{root}/data"
+runs = "{root}/runs"
+
+[[datasets]]
+name = "train"
+count = 4
+seed = 7
+
+[[datasets]]
+name = "val"
+count = 3
+negatives = 1
+seed = 8
+
+[[phases]]
+name = "locator"
+command = "train"
+train = ["{{data}}/train"]
+val = "{{data}}/val"
+epochs = 1
+batch-size = 2
+
+[[phases]]
+name = "export"
+command = "export"
+run = "{{runs}}/locator"
+test = "{{data}}/val"
+version = "tiny-1"
+report = ["{root}/not-here"]
+
+[deliver]
+to = "{root}/delivered"
+"""
+
+
+def write(tmp_path, text: str):
+    path = tmp_path / "tiny.toml"
+    path.write_text(text.format(root=tmp_path))
+    return path
+
+
+def test_a_recipe_runs_resumes_and_delivers(tmp_path):
+    recipe = load(write(tmp_path, TINY))
+    assert run(recipe, out=io.StringIO()) == ["train", "val", "locator", "export"]
+    card = json.loads((tmp_path / "delivered" / "model_card.json").read_text())
+    assert card["version"] == "tiny-1"
+    assert (tmp_path / "delivered" / "model.tar.gz").stat().st_size > 1000
+    assert (tmp_path / "delivered" / "history-locator.csv").exists()
+    log = (tmp_path / "delivered" / "recipe.log").read_text()
+    assert "[locator]" in log and "exit 0" in log
+    # Run again: everything is there, nothing runs.
+    printed = io.StringIO()
+    assert run(load(write(tmp_path, TINY)), out=printed) == []
+    assert printed.getvalue().count("done already") == 4
+    # Lose the export: only it runs again.
+    (tmp_path / "runs" / "locator" / "package" / "model.tar.gz").unlink()
+    assert run(load(write(tmp_path, TINY)), out=io.StringIO()) == ["export"]
+
+
+def test_only_runs_the_named_steps_and_refuses_unknown_names(tmp_path):
+    recipe = load(write(tmp_path, TINY))
+    printed = io.StringIO()
+    assert run(recipe, dry_run=True, only={"val"}, out=printed) == []
+    assert printed.getvalue().startswith("[val] ") and "[train]" not in printed.getvalue()
+    with pytest.raises(ValueError, match="no steps named"):
+        run(recipe, only={"vall"})
+
+
+def test_a_missing_report_set_is_left_out_and_placeholders_are_filled(tmp_path):
+    (export,) = [s for s in load(write(tmp_path, TINY)).steps if s.name == "export"]
+    assert "--report" not in export.command
+    assert export.command[export.command.index("--run") + 1] == f"{tmp_path}/runs/locator"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda t: t.replace('command = "train"', 'command = "fit"'), "command must be one of"),
+    (lambda t: t.replace('name = "val"', 'name = "train"'), "used twice"),
+    (lambda t: t.replace('data = "', 'dta = "'), "unknown keys"),
+    (lambda t: t.replace('count = 4', 'count = "four"'), "count a whole number"),
+    (lambda t: t.replace('run = "{{runs}}/locator"\n', ''), "an export needs `run`"),
+    (lambda t: t + '\n[[fetch]]\nname = "x"\ncommit = "abc"\n', "fetch x takes exactly"),
+    (lambda t: t.replace("[[datasets]]", "[[datasets", 1), "not valid TOML"),
+])
+def test_a_wrong_recipe_is_a_value_error_before_anything_runs(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        load(write(tmp_path, change(TINY)))
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists()
+
+
+def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
+    from tests.conftest import ROOT
+
+    recipe = load(ROOT / "training" / "recipes" / "reference.toml")
+    card = json.loads((ROOT / "training" / "reference" / "model_card.json").read_text())
+    (export,) = [s for s in recipe.steps if s.name == "export"]
+    flags = export.command
+    assert flags[flags.index("--version") + 1] == card["version"]
+    assert flags[flags.index("--notes") + 1] == card["notes"]
+    assert float(flags[flags.index("--threshold") + 1]) == card["confidence_threshold"]
+    fetches = {s.name: s.command for s in recipe.steps if s.unpack is not None}
+    assert fetches["locator-from"] == ["git", "show", "0d2da4a:training/reference/model.tar.gz"]

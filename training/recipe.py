@@ -1,0 +1,222 @@
+"""A training recipe: the datasets, the phases and the export that make a package, as data.
+
+    python -m training run training/recipes/reference.toml [--dry-run] [--only val,test]
+
+A recipe file (TOML) holds:
+- `data`, `runs`: the folders its datasets and runs go in;
+- `[[datasets]]`: name, count, negatives, seed (`training generate`);
+- `[[fetch]]`: a package from git history (name, commit, path), unpacked for its model.keras;
+- `[[phases]]`: name, command (train, train-refiner or export) and that command's flags, with
+  `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`, an export `run`'s
+  `package/`;
+- `[deliver]` (optional): where the last export's package, card, histories, evaluations and
+  the run's log are copied (the committed reference).
+
+Running it again resumes: a dataset with its labels.jsonl, a fetch with its model, a training
+phase with its model.keras, an export with its package are skipped. Each step's command and
+output are appended to `{runs}/<recipe>.log`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import tarfile
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+COMMANDS = ("train", "train-refiner", "export")
+RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
+DATASET_KEYS = {"name", "count", "negatives", "seed"}
+FETCH_KEYS = {"name", "commit", "path"}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One thing a recipe does: its name, the command that does it, and the file whose
+    existence means it is done."""
+
+    name: str
+    command: list[str]
+    done: Path
+    unpack: Path | None = None  # a fetched package, unpacked here for its model.keras
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    data: Path
+    runs: Path
+    steps: list[Step] = field(default_factory=list)
+    deliver: dict | None = None
+    exported: Path | None = None  # the last export's run folder
+
+    @property
+    def log(self) -> Path:
+        return self.runs / f"{self.path.stem}.log"
+
+
+def _flags(table: dict, where: str, values: dict[str, str]) -> list[str]:
+    """{"learning-rate": 5e-4, "train": ["{data}/a", ...]} -> --learning-rate 0.0005 --train ..."""
+    flags = []
+    for key, value in table.items():
+        if isinstance(value, bool):
+            if value:
+                flags.append(f"--{key}")
+            continue
+        items = value if isinstance(value, list) else [value]
+        if not all(isinstance(v, str | int | float) for v in items):
+            raise ValueError(f"{where}: {key} must be a string, a number or a list of them")
+        texts = [v.format(**values) if isinstance(v, str) else str(v) for v in items]
+        if key == "report":  # evaluation-only sets: reported where this machine has them
+            for text in texts:
+                if Path(text).exists():
+                    flags += ["--report", text]
+            continue
+        flags += [f"--{key}", *texts]
+    return flags
+
+
+def load(path: str | Path) -> Recipe:
+    """The recipe at `path`, checked: ValueError names what is wrong before anything runs."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no recipe at {path}")
+    try:
+        spec = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path} is not valid TOML: {exc}") from None
+    unknown = set(spec) - RECIPE_KEYS
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {sorted(unknown)}")
+    for key in ("data", "runs"):
+        if not isinstance(spec.get(key), str):
+            raise ValueError(f"{path}: `{key}` (a folder) is required")
+    data, runs = Path(spec["data"]), Path(spec["runs"])
+    values = {"data": str(data), "runs": str(runs)}
+    python = [sys.executable, "-m", "training"]
+    steps: list[Step] = []
+    names: set[str] = set()
+
+    def named(entry: dict, kind: str) -> str:
+        name = entry.get("name")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(f"{path}: every {kind} needs a name (a folder name)")
+        if name in names:
+            raise ValueError(f"{path}: the name {name!r} is used twice")
+        names.add(name)
+        return name
+
+    for entry in spec.get("datasets", []):
+        name = named(entry, "dataset")
+        if set(entry) - DATASET_KEYS or not isinstance(entry.get("count"), int):
+            raise ValueError(f"{path}: dataset {name} takes {sorted(DATASET_KEYS)}, count "
+                             f"a whole number")
+        out = data / name
+        steps.append(Step(name, [*python, "generate", "--out", str(out),
+                                 "--count", str(entry["count"]),
+                                 "--negatives", str(entry.get("negatives", 0)),
+                                 "--seed", str(entry.get("seed", 1))],
+                          out / "labels.jsonl"))
+    for entry in spec.get("fetch", []):
+        name = named(entry, "fetch")
+        if set(entry) != FETCH_KEYS:
+            raise ValueError(f"{path}: fetch {name} takes exactly {sorted(FETCH_KEYS)}")
+        package = runs / name / "package.tar.gz"
+        steps.append(Step(name, ["git", "show", f"{entry['commit']}:{entry['path']}"],
+                          runs / name / "model.keras", unpack=package))
+    exported = None
+    for entry in spec.get("phases", []):
+        name = named(entry, "phase")
+        command = entry.get("command")
+        if command not in COMMANDS:
+            raise ValueError(f"{path}: phase {name}: command must be one of {COMMANDS}")
+        flags = {k: v for k, v in entry.items() if k not in ("name", "command")}
+        if command == "export":
+            if not isinstance(flags.get("run"), str):
+                raise ValueError(f"{path}: phase {name}: an export needs `run`, its folder")
+            exported = Path(flags["run"].format(**values))
+            done = exported / "package" / "model.tar.gz"
+            argv = _flags(flags, f"{path}: phase {name}", values)
+        else:
+            done = runs / name / "model.keras"
+            argv = ["--out", str(runs / name), *_flags(flags, f"{path}: phase {name}", values)]
+        steps.append(Step(name, [*python, command, *argv], done))
+    deliver = spec.get("deliver")
+    if deliver is not None and (exported is None or not isinstance(deliver.get("to"), str)):
+        raise ValueError(f"{path}: [deliver] needs `to` and an export phase before it")
+    return Recipe(path, data, runs, steps, deliver, exported)
+
+
+def run(recipe: Recipe, dry_run: bool = False, only: set[str] | None = None,
+        out=sys.stdout) -> list[str]:
+    """Runs every step not done yet, in order (of `only`, those steps alone, and no delivery);
+    returns the names of those it ran."""
+    unknown = (only or set()) - {step.name for step in recipe.steps}
+    if unknown:
+        raise ValueError(f"{recipe.path} has no steps named {sorted(unknown)}")
+    ran = []
+    if not dry_run:
+        recipe.runs.mkdir(parents=True, exist_ok=True)
+    for step in recipe.steps:
+        if only and step.name not in only:
+            continue
+        if step.done.exists():
+            print(f"[{step.name}] done already: {step.done}", file=out)
+            continue
+        print(f"[{step.name}] {' '.join(step.command)}", file=out, flush=True)
+        if dry_run:
+            continue
+        _run_step(recipe, step)
+        ran.append(step.name)
+    if recipe.deliver is not None and not dry_run and not only:
+        _deliver(recipe)
+        print(f"[deliver] copied to {recipe.deliver['to']}", file=out)
+    return ran
+
+
+def _run_step(recipe: Recipe, step: Step) -> None:
+    started = dt.datetime.now(dt.UTC)
+    with open(recipe.log, "a") as log:
+        log.write(f"\n== {started:%Y-%m-%d %H:%M:%S} UTC [{step.name}] "
+                  f"{' '.join(step.command)}\n")
+        log.flush()
+        if step.unpack is not None:  # a package from git history
+            step.unpack.parent.mkdir(parents=True, exist_ok=True)
+            with open(step.unpack, "wb") as package:
+                result = subprocess.run(step.command, stdout=package, stderr=log)
+            if result.returncode == 0:
+                with tarfile.open(step.unpack) as archive:
+                    archive.extract("model.keras", step.unpack.parent, filter="data")
+        else:
+            result = subprocess.run(step.command, stdout=log, stderr=subprocess.STDOUT)
+        seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
+        log.write(f"== [{step.name}] exit {result.returncode} after {seconds:.0f} s\n")
+    if result.returncode != 0 or not step.done.exists():
+        raise RuntimeError(f"step {step.name} failed (exit {result.returncode}); its output "
+                           f"is in {recipe.log}")
+
+
+def _deliver(recipe: Recipe) -> None:
+    """The last export's package and card, the phases' histories, the evaluations and the
+    run's log, into `deliver.to` (what the repository commits)."""
+    target = Path(recipe.deliver["to"])
+    package = recipe.exported / "package"
+    target.mkdir(parents=True, exist_ok=True)
+    for old in [*target.glob("evaluation"), *target.glob("evaluation-*")]:
+        shutil.rmtree(old)
+    for name in ("model.tar.gz", "model_card.json"):
+        shutil.copy2(package / name, target / name)
+    for step in recipe.steps:
+        history = recipe.runs / step.name / "history.csv"
+        if history.exists():
+            shutil.copy2(history, target / f"history-{step.name}.csv")
+            if (recipe.runs / step.name / "loss.png").exists():
+                shutil.copy2(recipe.runs / step.name / "loss.png", target / f"loss-{step.name}.png")
+    for folder in recipe.exported.glob("evaluation*"):
+        shutil.copytree(folder, target / folder.name)
+    if recipe.log.exists():
+        shutil.copy2(recipe.log, target / "recipe.log")
