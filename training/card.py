@@ -151,17 +151,25 @@ class _Pen:
         return self.draw.textbbox(xy, text, font=font, anchor=anchor)
 
     def ink_box(self, x_mm, baseline_mm, cap_mm, text, font_path, anchor="ls"):
-        """Tight box of the anti-aliased ink (threshold at half coverage), in card pixels."""
+        """Tight box of the anti-aliased ink, in card pixels, to a fraction of a pixel. The
+        text is drawn again, alone, exactly as text() drew it (the same face, size and
+        sub-pixel start), so the box is the ink's in every face."""
         size = max(4, round(cap_mm * self.k / _cap_ratio(font_path)))
         font = _font(font_path, size)
-        mask = font.getmask2(text, anchor=anchor)
-        # getmask2 gives the glyph mask and its offset from the anchor point.
-        ink, offset = mask
-        arr = np.asarray(ink, dtype=np.uint8).reshape(ink.size[1], ink.size[0])
-        rows = np.flatnonzero((arr >= 128).any(axis=1))
-        cols = np.flatnonzero((arr >= 128).any(axis=0))
-        ox, oy = x_mm * self.k + offset[0], baseline_mm * self.k + offset[1]
-        return (ox + cols[0], oy + rows[0], ox + cols[-1] + 1, oy + rows[-1] + 1)
+        xy = (x_mm * self.k, baseline_mm * self.k)
+        left, top, right, bottom = self.draw.textbbox(xy, text, font=font, anchor=anchor)
+        # A canvas around the text, placed at whole pixels so that the sub-pixel start is kept.
+        ox, oy = int(np.floor(left)) - 2, int(np.floor(top)) - 2
+        mask = Image.new("L", (int(np.ceil(right)) - ox + 3, int(np.ceil(bottom)) - oy + 3), 0)
+        ImageDraw.Draw(mask).text((xy[0] - ox, xy[1] - oy), text, font=font, fill=255,
+                                  anchor=anchor)
+        coverage = np.asarray(mask, dtype=np.float64) / 255
+        across, down = coverage.max(axis=0), coverage.max(axis=1)
+        cols, rows = np.flatnonzero(across >= 0.5), np.flatnonzero(down >= 0.5)
+        # Each edge where its outermost column (row) of ink is covered half way: a pixel
+        # covered a fraction c holds the ink's edge c from its inner side.
+        return (ox + cols[0] + 1 - across[cols[0]], oy + rows[0] + 1 - down[rows[0]],
+                ox + cols[-1] + across[cols[-1]], oy + rows[-1] + down[rows[-1]])
 
 
 def registration_number(rng: np.random.Generator) -> str:
@@ -226,12 +234,15 @@ def _emblem(image: Image.Image, k: float, shade) -> None:
         draw.line((cx - dx, cy - dy, cx + dx, cy + dy), fill=shade, width=max(1, round(0.15 * k)))
 
 
-def render_card(rng: np.random.Generator, px_per_mm: float = 14.0) -> Card:
-    """One card with random tint, typeface, printed data and printer misregistration."""
+def render_card(rng: np.random.Generator, px_per_mm: float = 14.0,
+                fonts: tuple[str, str] | None = None) -> Card:
+    """One card with random tint, typeface (or `fonts`: regular, bold), printed data and
+    printer misregistration."""
     k = px_per_mm
     size = (round(CARD_W_MM * k), round(CARD_H_MM * k))
     tint, shade = TINTS[list(TINTS)[rng.integers(len(TINTS))]]
-    regular, bold = font_pairs()[rng.integers(len(font_pairs()))]
+    chosen = font_pairs()[rng.integers(len(font_pairs()))]  # drawn either way: same stream
+    regular, bold = fonts or chosen
     card = Image.new("RGB", size, tint)
     _guilloche(card, k, shade, rng)
     _emblem(card, k, shade)

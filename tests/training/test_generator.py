@@ -12,7 +12,7 @@ from certcorners.geometry import apply_homography
 from PIL import Image, ImageOps
 
 from tests.conftest import ink_contrast
-from training.card import render_card
+from training.card import family, font_pairs, render_card
 from training.dataset import generate, read_examples
 from training.photo import synthetic_photo
 
@@ -58,6 +58,21 @@ def test_label_is_tight_box_around_the_numbers_ink_and_nothing_else(index):
     image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo.jpeg)))
     assert image.size == (photo.width, photo.height)
     assert ink_contrast(image, photo.corners) > 15
+
+
+@pytest.mark.parametrize("pair", font_pairs(), ids=lambda pair: family(pair[1]))
+def test_the_label_is_tight_in_every_face_the_generator_may_pick(pair):
+    """Whatever fonts a machine has, the number's box is its ink's (the same tolerance as
+    above), for every face the generator may pick here and at sub-pixel positions."""
+    for seed in range(3):
+        card = render_card(np.random.default_rng(seed), fonts=pair)
+        x0, y0, x1, y1 = card.number_box
+        ink = _dark_pixels(card.image.convert("RGB"), (x0, y0, x1, y1),
+                           1.5 * card.px_per_mm)
+        assert ink[:, 0].min() >= x0 - 1 and ink[:, 0].max() <= x1 + 1
+        assert ink[:, 1].min() >= y0 - 1 and ink[:, 1].max() <= y1 + 1
+        assert ink[:, 0].min() - x0 < 1.5 and x1 - ink[:, 0].max() < 1.5
+        assert ink[:, 1].min() - y0 < 1.5 and y1 - ink[:, 1].max() < 1.5
 
 
 def test_corner_names_follow_the_numbers_reading_frame_when_rotated():
