@@ -101,11 +101,46 @@ def _quality_bucket(example) -> str | None:
     return "40-59" if quality < 60 else "60-79" if quality < 80 else "80-95"
 
 
+def number_height_400(example) -> float:
+    """The number's height at the spec's 400-px scale: the mean of its two short sides."""
+    tl, tr, br, bl = np.asarray(example.corners, float)
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    return float(height * 400 / max(example.width, example.height))
+
+
+def _number_height_bucket(example) -> str:
+    height = number_height_400(example)
+    return ("<4 px" if height < 4 else "4-6 px" if height < 6 else "6-8 px" if height < 8
+            else "8-12 px" if height < 12 else ">=12 px")
+
+
+def card_share(example) -> float | None:
+    """The card's bounding box as a share of the photo's area (the spec's envelope), where
+    the label carries the card's corners."""
+    corners = example.meta.get("card_corners")
+    if corners is None:
+        return None
+    corners = np.asarray(corners, float)
+    box = np.ptp(corners[:, 0]) * np.ptp(corners[:, 1])
+    return float(box / (example.width * example.height))
+
+
+def _card_share_bucket(example) -> str | None:
+    share = card_share(example)
+    if share is None:
+        return None
+    return ("<20%" if share < 0.20 else "20-35%" if share < 0.35 else "35-60%" if share < 0.60
+            else ">=60%")
+
+
 CONDITIONS = {
     "exif_orientation": lambda e: e.meta.get("exif_orientation"),
     "long_side": _long_side_bucket,
     "jpeg_quality": _quality_bucket,
     "font": lambda e: e.meta.get("font"),
+    # The envelope: how small the number and the card are in the photo.
+    "number_height_400": _number_height_bucket,
+    "card_share": _card_share_bucket,
 }
 
 
@@ -156,11 +191,15 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
             values = [key(r["example"]) for r in positives]
             groups = sorted({v for v in values if v is not None}, key=str)
             if len(groups) > 1 or (groups and name != "font"):
-                by_condition[name] = {
-                    str(g): corner_metrics(final[[v == g for v in values]],
-                                           true[[v == g for v in values]],
-                                           sizes[[v == g for v in values]])
-                    for g in groups}
+                by_condition[name] = {}
+                for group in groups:
+                    chosen = np.array([v == group for v in values])
+                    figures = corner_metrics(final[chosen], true[chosen], sizes[chosen])
+                    if cascade and threshold is not None:
+                        confidence = np.array([r["confidence"] for r in positives])[chosen]
+                        figures["refused_share"] = round(float((confidence < threshold)
+                                                               .mean()), 4)
+                    by_condition[name][str(group)] = figures
         metrics["cascade_by_condition"] = by_condition
     if cascade and threshold is not None:
         metrics["threshold"] = threshold
@@ -268,6 +307,13 @@ def report(metrics: dict) -> str:
                      f"{metrics['negatives_refused_share']:.1%}")
         lines += [f"    answered: {r['file']} (confidence {r['confidence']:.6f})"
                   for r in metrics["negatives_answered"][:LISTED_PHOTOS]]
+    for name in ("number_height_400", "card_share"):
+        groups = metrics.get("cascade_by_condition", {}).get(name)
+        if groups:
+            lines.append(f"  by {name}: " + ", ".join(
+                f"{group} {m['photos']} photos, mean {m['mean_corner_error_px']} px"
+                + (f", refused {m['refused_share']:.1%}" if "refused_share" in m else "")
+                for group, m in groups.items()))
     if "answers_from_second_look" in metrics:
         lines.append(f"  answers accepted from the second look (turned views): "
                      f"{metrics['answers_from_second_look']}, from the search around the "

@@ -146,3 +146,36 @@ def test_a_threshold_outside_0_to_1_is_refused_before_anything_is_written(
     with pytest.raises(ValueError, match="threshold must be a confidence from 0 to 1"):
         evaluate(reference_package, HELD_OUT, tmp_path / "evaluation", threshold=threshold)
     assert not (tmp_path / "evaluation").exists()
+
+
+def test_the_envelope_breakdown_by_number_height_and_card_share_by_hand():
+    """TRUE is 40 px tall in an 800 x 600 photo: 20 px at the 400-px scale. A number a fifth
+    as tall (8 px in the photo) is 4 px at 400. The cards: 400 x 300 of 800 x 600 is 25 %,
+    120 x 90 is 2.25 %."""
+    small = np.array([[100.0, 100.0], [140.0, 100.0], [140.0, 108.0], [100.0, 108.0]])
+    big_card = [[0, 0], [400, 0], [400, 300], [0, 300]]
+    small_card = [[0, 0], [120, 0], [120, 90], [0, 90]]
+    records = [
+        {"example": _example(TRUE, card_corners=big_card), "located": TRUE,
+         "corners": TRUE, "confidence": 0.9},
+        {"example": _example(small, card_corners=small_card), "located": small,
+         "corners": small + [6.0, 8.0], "confidence": 0.9},  # answered, 5 px off at 400
+        {"example": _example(small, card_corners=small_card), "located": small,
+         "corners": small, "confidence": 0.1},  # refused at 0.5
+    ]
+    by = summarize(records, threshold=0.5)["cascade_by_condition"]
+    assert set(by["number_height_400"]) == {">=12 px", "4-6 px"}
+    tall, short = by["number_height_400"][">=12 px"], by["number_height_400"]["4-6 px"]
+    assert (tall["photos"], tall["refused_share"]) == (1, 0.0)
+    assert (short["photos"], short["refused_share"]) == (2, 0.5)
+    assert short["mean_corner_error_px"] == pytest.approx(2.5)  # (5 + 0) / 2
+    assert set(by["card_share"]) == {"20-35%", "<20%"}
+    assert by["card_share"]["<20%"]["refused_share"] == 0.5
+    assert by["card_share"]["20-35%"]["photos"] == 1
+
+
+def test_without_card_corners_there_is_no_card_share_breakdown():
+    records = [{"example": _example(TRUE), "located": TRUE, "corners": TRUE,
+                "confidence": 0.9}]
+    by = summarize(records, threshold=0.5)["cascade_by_condition"]
+    assert "card_share" not in by and list(by["number_height_400"]) == [">=12 px"]
