@@ -26,7 +26,8 @@ from certcorners.model_card import (
     sha256_file,
 )
 from certcorners.model_store import predictor_for
-from certcorners.predictor import REFINE_PASSES, Predictor, _Network
+from certcorners.policy import CascadePolicy
+from certcorners.predictor import Predictor, _Network
 from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE, unit_range
 
 from training.dataset import load_arrays
@@ -340,7 +341,8 @@ _REFINER_KEYS = ("refiner_parameters", "refiner_multiply_accumulates", "refiner_
 
 def _refiner_entries(**about_this_refiner) -> dict:
     """The card's refiner entries: what every refiner of this code shares, then its own."""
-    return {"refiner_model": REFINER_MODEL_FILE, "refine_passes": REFINE_PASSES,
+    return {"refiner_model": REFINER_MODEL_FILE,
+            "cascade_policy": CascadePolicy().to_card(),
             "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
             **about_this_refiner}
 

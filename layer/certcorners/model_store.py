@@ -24,7 +24,8 @@ from urllib.parse import urlparse
 from certcorners import s3_fetch
 from certcorners.errors import ModelUnavailable
 from certcorners.model_card import CARD_FILE, SHA256_METADATA_KEY, sha256_file
-from certcorners.predictor import REFINE_PASSES, Predictor
+from certcorners.policy import CascadePolicy
+from certcorners.predictor import Predictor
 
 MAX_PACKAGE_BYTES = 100 * 1024 * 1024
 MAX_EXTRACTED_BYTES = 200 * 1024 * 1024
@@ -155,7 +156,7 @@ def predictor_for(folder: Path, card: dict, num_threads: int | None = None) -> P
     refiner = card.get("refiner_model")
     return Predictor(folder / card.get("serving_model", "model.tflite"), num_threads,
                      refiner_path=folder / refiner if refiner else None,
-                     refine_passes=int(card.get("refine_passes", REFINE_PASSES)))
+                     policy=CascadePolicy.from_card(card))
 
 
 def _safe_extract(archive: Path, folder: Path) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from certcorners import refine
+from certcorners.policy import CascadePolicy
 from certcorners.preprocessing import (
     DEFAULT_MAX_PIXELS,
     INPUT_SIZE,
@@ -29,48 +30,9 @@ from certcorners.preprocessing import (
     unit_range,
 )
 
-# The refiner runs three times: the first pass brings stage 1's guess close, the later ones,
-# each from a crop centred on the last answer, make it precise (measured: docs/model-history.md).
-# A package's card may name another count.
-REFINE_PASSES = 3
-# From the second pass on, an accepted answer that moved less than SETTLED_PX (400-px scale)
-# from the pass before is final: on validation, stopping there ran 1.95 refiner passes a photo
-# instead of 2.45, refused no more certificates or fewer negatives, and erred a little less
-# (accepted answers' mean 0.535 px vs 0.56): a third pass on a settled answer only jitters it.
-SETTLED_PX = 1.0
-# An accepted first-look answer must stand: one more pass from it must accept it again within
-# SECOND_LOOK_AGREEMENT_PX, or it is treated as refused (confidence 0: the second look and the
-# search take over). On validation every right answer came back within 1.2 px; the answers the
-# threshold let through on other print, and one 82 px off, moved 4.6-12 px. That check let no
-# photo without a certificate through instead of 2 of 450, turned the wrong answer into a
-# right one and refused no certificate more, for one refiner pass on every answer.
-# An answer accepted by two passes in a row, the second within SETTLED_PX of the first, has
-# stood already: the second pass was that one more pass, from an accepted answer, with a
-# tighter agreement. It gets no confirming pass; on both validation sets that left every
-# refusal and every answer as it was and saved a pass on ~45 % of certificates
-# (docs/model-history.md, "answers that have stood").
-# When the refiner refuses the locator's answer, the locator looks again at the photo turned a
-# quarter, three quarters and half way round: its misses are mostly cards turned far from
-# upright where it landed on other print, and a turned view lands elsewhere. An answer from
-# those looks is taken only when two of them are accepted and agree within
-# SECOND_LOOK_AGREEMENT_PX at the 400-px scale: on validation a single accepted look let 5 of
-# 150 photos without a certificate through instead of 1; two agreeing let none more through.
-SECOND_LOOK_TURNS = (1, 3, 2)
-SECOND_LOOK_AGREEMENT_PX = 2.0
-# When no look is accepted either, the refiner searches around each look's quad
-# (refine.neighbours): the locator's other misses land within a number's width or two of it,
-# shrunk or turned. An answer is taken only when SEARCH_AGREEMENT searched guesses are
-# accepted and agree: the refiner accepts some crop of other print in about half of the
-# photos without a certificate when it is shown 40 of them, but never three that agree
-# (validation, docs/model-history.md). A searched guess whose first pass is below
-# SEARCH_FIRST_PASS_FLOOR is dropped there: it saves the passes photos without a
-# certificate would otherwise spend.
-SEARCH_AGREEMENT = 3
-SEARCH_FIRST_PASS_FLOOR = 0.5
-# When the search finds nothing either, the scan (refine.scan) tries a grid over the whole
-# photo under the same rules: three accepted answers that agree, a first pass below the floor
-# the last. A photo without a certificate then takes ~0.85 s instead of ~0.13 s (validation,
-# one thread: docs/performance.md); an answer never scans.
+# The rules the cascade follows (how many passes, when an answer has settled, when answers
+# agree, the second look, the search and the scan) are one CascadePolicy, carried by the
+# model card (certcorners.policy). Without a threshold only the first look runs.
 
 
 @dataclass(frozen=True)
@@ -111,12 +73,17 @@ class _Network:
 
 class Predictor:
     def __init__(self, model_path: str | Path, num_threads: int | None = None,
-                 refiner_path: str | Path | None = None, refine_passes: int = REFINE_PASSES):
+                 refiner_path: str | Path | None = None,
+                 policy: CascadePolicy | None = None):
         threads = num_threads or os.cpu_count() or 1
         self.locator = _Network(model_path, [1, INPUT_SIZE, INPUT_SIZE, 1], threads)
         self.refiner = None if refiner_path is None else _Network(
             refiner_path, [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], threads)
-        self.refine_passes = refine_passes
+        self.policy = policy or CascadePolicy()
+
+    @property
+    def refine_passes(self) -> int:
+        return self.policy.refine_passes
 
     def run(self, model_input: np.ndarray) -> np.ndarray:
         """Stage 1 alone: [400, 400, 1] float32 in [0, 1] -> its 8 outputs."""
@@ -151,7 +118,7 @@ class Predictor:
     def _passes(self, decoded: Decoded, located: np.ndarray, threshold: float | None,
                 first_pass_floor: float = 0.0) -> tuple[np.ndarray, float, bool]:
         """cascade's answer, and whether it has stood already: accepted by two passes in a
-        row, the second within SETTLED_PX of the first (see above)."""
+        row, the second within the policy's settled_px of the first."""
         size = (decoded.letterbox.width, decoded.letterbox.height)
         corners, confidence, stood = refine.first_guess(located), 0.0, False
         for done in range(1, self.refine_passes + 1):
@@ -164,7 +131,7 @@ class Predictor:
             if done == 1 and confidence < first_pass_floor:
                 break
             if (threshold is not None and done >= 2 and confidence >= threshold
-                    and moved < SETTLED_PX):
+                    and moved < self.policy.settled_px):
                 stood = before >= threshold
                 break
         if not refine.is_number_shaped(corners):  # a wedge on other print, not a number
@@ -174,7 +141,7 @@ class Predictor:
     def predict_decoded(self, decoded: Decoded, threshold: float | None = None,
                         scan: bool = True) -> Prediction:
         """The cascade's answer. With a refusal `threshold`, an answer below it gets the
-        second look (SECOND_LOOK_TURNS), the search and, unless `scan` is False, the scan;
+        second look, the search and, unless `scan` is False, the scan (the policy's rules);
         without one, the answer is the first look's."""
         canvas = self.canvas(decoded)
         located = self.locate(decoded, canvas=canvas)
@@ -200,18 +167,18 @@ class Predictor:
                           scanned)
 
     def _stands_by(self, decoded: Decoded, corners: np.ndarray, threshold: float) -> bool:
-        """Whether one more pass from an accepted answer accepts it again within
-        SECOND_LOOK_AGREEMENT_PX (see above): on other print the refiner's answers wander."""
+        """Whether one more pass from an accepted answer accepts it again within the policy's
+        agreement_px: on other print the refiner's answers wander."""
         again = self.refine(decoded, corners)
         return bool(again.confidence >= threshold and _apart_400(
-            decoded, again.corners, corners) <= SECOND_LOOK_AGREEMENT_PX)
+            decoded, again.corners, corners) <= self.policy.agreement_px)
 
     def _second_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float,
                      looks: dict[int, np.ndarray]) -> tuple[np.ndarray, float, int] | None:
         """Two turned views that the refiner accepts and that agree: the surer one's answer.
         Each view's quad is added to `looks` (quarter turns -> stage 1's corners)."""
-        agreed = _Agreement(decoded, 2)
-        for turns in SECOND_LOOK_TURNS:
+        agreed = _Agreement(decoded, 2, self.policy.agreement_px)
+        for turns in self.policy.second_look_turns:
             looks[turns] = self.locate(decoded, turns, canvas)
             answer = agreed.add(*self.cascade(decoded, looks[turns], threshold), turns,
                                 threshold)
@@ -221,7 +188,8 @@ class Predictor:
 
     def _search(self, decoded: Decoded, looks: dict[int, np.ndarray],
                 threshold: float) -> tuple[np.ndarray, float, int] | None:
-        """SEARCH_AGREEMENT accepted answers that agree, from guesses around the looks' quads
+        """The policy's search_agreement accepted answers that agree, from guesses around the
+        looks' quads
         (refine.neighbours): the surest one's answer."""
         scale = px_per_400(decoded)
         return self._agreeing(decoded, ((guess, turns) for turns, located in looks.items()
@@ -230,7 +198,8 @@ class Predictor:
 
     def _scan(self, decoded: Decoded, looks: dict[int, np.ndarray],
               threshold: float) -> tuple[np.ndarray, float, int] | None:
-        """SEARCH_AGREEMENT accepted answers that agree, from a grid over the whole photo
+        """The policy's search_agreement accepted answers that agree, from a grid over the
+        whole photo
         (refine.scan): the surest one's answer, named as found (turns 0)."""
         letterbox = decoded.letterbox
         guesses = refine.scan(list(looks.values()), (letterbox.width, letterbox.height),
@@ -239,12 +208,13 @@ class Predictor:
 
     def _agreeing(self, decoded: Decoded, guesses, threshold: float
                   ) -> tuple[np.ndarray, float, int] | None:
-        """The cascade from each (guess, turns) in turn, a first pass below
-        SEARCH_FIRST_PASS_FLOOR the last, until SEARCH_AGREEMENT accepted answers agree."""
-        agreed = _Agreement(decoded, SEARCH_AGREEMENT)
+        """The cascade from each (guess, turns) in turn, a first pass below the policy's floor
+        the last, until search_agreement accepted answers agree."""
+        policy = self.policy
+        agreed = _Agreement(decoded, policy.search_agreement, policy.agreement_px)
         for guess, turns in guesses:
             answer = agreed.add(*self.cascade(decoded, guess, threshold,
-                                              SEARCH_FIRST_PASS_FLOOR), turns, threshold)
+                                              policy.search_first_pass_floor), turns, threshold)
             if answer is not None:
                 return answer
         return None
@@ -256,12 +226,13 @@ class Predictor:
 
 
 class _Agreement:
-    """Accepted answers collected until `needed` of them agree within
-    SECOND_LOOK_AGREEMENT_PX at the 400-px scale."""
+    """Accepted answers collected until `needed` of them agree within `agreement_px` at the
+    400-px scale."""
 
-    def __init__(self, decoded: Decoded, needed: int):
+    def __init__(self, decoded: Decoded, needed: int, agreement_px: float):
         self.decoded = decoded
         self.needed = needed
+        self.agreement_px = agreement_px
         self.accepted: list[tuple[np.ndarray, float, int]] = []
 
     def add(self, corners: np.ndarray, confidence: float, turns: int,
@@ -272,7 +243,7 @@ class _Agreement:
         answer = (corners, confidence, turns)
         self.accepted.append(answer)
         agreeing = [a for a in self.accepted if _apart_400(self.decoded, corners, a[0])
-                    <= SECOND_LOOK_AGREEMENT_PX]
+                    <= self.agreement_px]
         return max(agreeing, key=lambda a: a[1]) if len(agreeing) >= self.needed else None
 
 

@@ -4,12 +4,12 @@ fixes its naming, and photos without a certificate are refused through the real 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 from certcorners.labels import corner_errors_400
-from certcorners.predictor import SETTLED_PX, _unturned
+from certcorners.predictor import _unturned
 from certcorners.preprocessing import INPUT_SIZE, decode
 from PIL import Image
 
@@ -253,52 +253,57 @@ def test_the_function_scans_before_a_refusal_unless_told_not_to(handler, app_mod
     assert status == 422 and body["error"]["code"] == "certificate_not_found", body
 
 
-def test_an_accepted_answer_that_has_settled_takes_no_further_pass(
-        reference_predictor, held_out_photos, monkeypatch):
-    """Served (with a threshold), the passes stop at the first one from the second on that is
-    accepted and moved the corners less than SETTLED_PX: that answer is served. When the pass
-    before it was accepted too, the answer has stood already and takes no confirming pass;
-    otherwise one more pass from it confirms it. Without a threshold every pass runs."""
-    threshold = 0.9998
-    real_refine = reference_predictor.refine
+def _first_look_passes(predictor, photos, threshold, monkeypatch) -> list[int]:
+    """Refiner passes served to each photo answered by the first look."""
+    real_refine = predictor.refine
     passes = []
 
     def counted(decoded, quad):
-        refined = real_refine(decoded, quad)
-        passes.append((quad, refined))
-        return refined
+        passes.append(quad)
+        return real_refine(decoded, quad)
 
-    monkeypatch.setattr(reference_predictor, "refine", counted)
-    stood, confirmed = 0, 0
-    for photo in held_out_photos:
-        decoded = decode(photo.jpeg)
+    monkeypatch.setattr(predictor, "refine", counted)
+    spent = []
+    for photo in photos:
         passes.clear()
-        reference_predictor.predict_decoded(decoded)
-        assert len(passes) == reference_predictor.refine_passes
-        every_pass = [refined for _, refined in passes]
-        passes.clear()
-        served = reference_predictor.predict_decoded(decoded, threshold)
-        if served.turns or served.searched or served.scanned or served.confidence < threshold:
-            continue
-        # Where serving stops, replayed from the unthresholded run (the passes are the same
-        # up to there: each starts from the one before's answer).
-        scale = INPUT_SIZE / max(photo.width, photo.height)
-        stop, settled = len(every_pass) - 1, False
-        for done in range(1, len(every_pass)):
-            moved = np.linalg.norm(every_pass[done].corners - every_pass[done - 1].corners,
-                                   axis=1).max() * scale
-            if every_pass[done].confidence >= threshold and moved < SETTLED_PX:
-                stop, settled = done, True
-                break
-        np.testing.assert_allclose(served.corners, every_pass[stop].corners)
-        has_stood = settled and every_pass[stop - 1].confidence >= threshold
-        if has_stood:
-            stood += 1
-            assert len(passes) == stop + 1  # no confirming pass
-        else:
-            confirmed += 1
-            assert len(passes) == stop + 2
-            np.testing.assert_allclose(passes[-1][0], served.corners)  # the confirming pass
-    # Most generated photos are accepted twice and settle by the second pass: two passes is
-    # what serving spends on them.
-    assert stood >= len(held_out_photos) // 2, (stood, confirmed)
+        served = predictor.predict_decoded(decode(photo.jpeg), threshold)
+        if not (served.turns or served.searched or served.scanned
+                or served.confidence < threshold):
+            spent.append(len(passes))
+    monkeypatch.setattr(predictor, "refine", real_refine)
+    return spent
+
+
+def test_an_accepted_answer_stops_its_passes_once_it_has_settled(
+        reference_predictor, held_out_photos, monkeypatch):
+    """The policy's settled_px, by what it does: when nothing settles every pass runs and a
+    confirming pass follows; when any move settles, the passes stop at the first accepted one
+    from the second on (a confirming pass only where the one before was refused), most of
+    them at the second; as served, most stop there too."""
+    threshold, policy = 0.9998, reference_predictor.policy
+    monkeypatch.setattr(reference_predictor, "policy", replace(policy, settled_px=0.0))
+    never = _first_look_passes(reference_predictor, held_out_photos, threshold, monkeypatch)
+    assert never and set(never) == {policy.refine_passes + 1}
+    monkeypatch.setattr(reference_predictor, "policy", replace(policy, settled_px=1e9))
+    always = _first_look_passes(reference_predictor, held_out_photos, threshold, monkeypatch)
+    assert len(always) == len(never) and all(a <= n for a, n in zip(always, never, strict=True))
+    assert always.count(2) >= len(always) // 2 and set(always) <= {2, 3, 4}
+    monkeypatch.setattr(reference_predictor, "policy", policy)
+    served = _first_look_passes(reference_predictor, held_out_photos, threshold, monkeypatch)
+    assert len(served) == len(never) and sum(served) < sum(never)
+    assert served.count(2) >= len(served) // 2, served
+
+
+def test_the_cascade_policy_comes_from_the_card_and_older_cards_keep_theirs():
+    from certcorners.policy import CascadePolicy
+
+    assert CascadePolicy.from_card({}) == CascadePolicy()
+    assert CascadePolicy.from_card({"refine_passes": 2}).refine_passes == 2
+    stored = replace(CascadePolicy(), settled_px=0.5, second_look_turns=(2,)).to_card()
+    assert CascadePolicy.from_card({"cascade_policy": stored}).second_look_turns == (2,)
+    with pytest.raises(ValueError, match="unknown rules"):
+        CascadePolicy.from_card({"cascade_policy": {"setled_px": 1}})
+    with pytest.raises(ValueError, match="quarter turns"):
+        CascadePolicy(second_look_turns=(4,))
+
+

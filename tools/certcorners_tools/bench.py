@@ -407,8 +407,10 @@ def run(args) -> int:
     print("floor ...", flush=True)
     card = json.loads((Path(model_dir) / "model_card.json").read_text())
     macs = card["multiply_accumulates"]
-    cascade_macs = macs + card.get("refiner_multiply_accumulates", 0) * card.get(
-        "refine_passes", 0)
+    from certcorners.policy import CascadePolicy
+
+    passes = CascadePolicy.from_card(card).refine_passes if "refiner_model" in card else 0
+    cascade_macs = macs + card.get("refiner_multiply_accumulates", 0) * passes
     peak = measured_peak_gflops()
     report["floor"] = {"macs": macs, "flops": 2 * macs, "peak_gflops_1_thread_sgemm": peak,
                        "floor_ms_1_thread": round(2 * macs / peak / 1e6, 3),

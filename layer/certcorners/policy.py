@@ -1,0 +1,56 @@
+"""How the cascade decides: one policy, carried by the model card (`cascade_policy`).
+
+Each rule is chosen on validation; the figures behind each are in docs/model-history.md and
+the card. A card without `cascade_policy` (packages before 2026-12-05) takes these defaults,
+with its `refine_passes` if it names one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class CascadePolicy:
+    # The refiner runs at most this many passes from the locator's guess, each from a crop
+    # centred on the last answer.
+    refine_passes: int = 3
+    # From the second pass on, an accepted answer that moved less than this (400-px scale)
+    # from the pass before is final.
+    settled_px: float = 1.0
+    # Two answers agree when no corner is further apart than this (400-px scale). An
+    # accepted first answer must be accepted again, within it, by one more pass (unless the
+    # pass before it was accepted too: it has stood already).
+    agreement_px: float = 2.0
+    # A refused first answer: the locator looks again at the photo turned by these quarter
+    # turns; two accepted views that agree answer.
+    second_look_turns: tuple[int, ...] = (1, 3, 2)
+    # Still refused: the refiner searches around each look's quad, then (the scan) over a
+    # grid on the whole photo. This many accepted answers that agree answer; a guess whose
+    # first pass is less sure than the floor is dropped there.
+    search_agreement: int = 3
+    search_first_pass_floor: float = 0.5
+
+    def __post_init__(self):
+        if self.refine_passes < 1 or self.search_agreement < 1:
+            raise ValueError(f"a cascade policy needs at least one pass and one answer: {self}")
+        if not set(self.second_look_turns) <= {1, 2, 3}:
+            raise ValueError(f"second_look_turns are quarter turns 1-3: {self}")
+
+    @classmethod
+    def from_card(cls, card: dict) -> CascadePolicy:
+        """The card's policy; an older card's `refine_passes` alone, or the defaults."""
+        stored = dict(card.get("cascade_policy") or {})
+        if "refine_passes" not in stored and "refine_passes" in card:
+            stored["refine_passes"] = card["refine_passes"]
+        known = {f.name for f in fields(cls)}
+        unknown = set(stored) - known
+        if unknown:
+            raise ValueError(f"the model card's cascade_policy has unknown rules: "
+                             f"{sorted(unknown)}")
+        if "second_look_turns" in stored:
+            stored["second_look_turns"] = tuple(stored["second_look_turns"])
+        return cls(**stored)
+
+    def to_card(self) -> dict:
+        return {**asdict(self), "second_look_turns": list(self.second_look_turns)}
