@@ -28,6 +28,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--negatives", type=int, default=0,
                    help="photos without a findable number (no card, or its number covered)")
     p.add_argument("--seed", type=int, default=1, help="same seed, same photos")
+    p.add_argument("--phone-share", type=float, default=0.0,
+                   help="share of phone photos (12 MP, the card small: the spec's 'Phone "
+                        "photos'); 0: none")
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes (default: all cores)")
 
@@ -169,7 +172,8 @@ def _run(args) -> int:
     if args.step == "generate":
         from training.dataset import generate
 
-        print(f"wrote {generate(args.out, args.count, args.seed, args.workers, args.negatives)}")
+        print(f"wrote {generate(args.out, args.count, args.seed, args.workers, args.negatives,
+                                args.phone_share)}")
     elif args.step == "augment":
         from training.dataset import augment
 

@@ -61,15 +61,19 @@ def _pool(workers: int | None) -> ProcessPoolExecutor:
                                mp_context=multiprocessing.get_context("forkserver"))
 
 
-def _synthesise(args: tuple[Path, int, int, bool]) -> str:
+def _synthesise(args: tuple[Path, int, int, bool, float]) -> str:
     from training.card import family
-    from training.photo import synthetic_negative, synthetic_photo
+    from training.photo import profile_of, synthetic_negative, synthetic_photo
 
-    out_dir, seed, index, negative = args
-    photo = synthetic_negative(seed, index) if negative else synthetic_photo(seed, index)
+    out_dir, seed, index, negative, phone_share = args
+    profile = profile_of(seed, index + (1 << 30 if negative else 0), phone_share)
+    photo = (synthetic_negative(seed, index, profile) if negative
+             else synthetic_photo(seed, index, profile=profile))
     name = f"{'n' if negative else ''}{index:06d}.jpg"
     (out_dir / name).write_bytes(photo.jpeg)
     extra = {"font": family(photo.card.font)} if photo.card is not None else {}
+    if phone_share > 0:  # which envelope: evaluate breaks its figures down by it
+        extra["profile"] = profile.name
     if photo.card is not None:  # the card's outline, unbent: ground truth beside the label
         extra["card_corners"] = np.round(photo.flat_card_corners, 3).tolist()
     if photo.corners is None and photo.flat_corners is not None:  # a card, its number covered
@@ -95,18 +99,22 @@ def _write_labels(out_dir: Path, lines: list[str], description: dict) -> None:
 
 
 def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = None,
-             negatives: int = 0) -> Path:
+             negatives: int = 0, phone_share: float = 0.0) -> Path:
     """Write `count` synthetic photos of the certificate and `negatives` photos without a
     findable number, and labels.jsonl; the same seed gives the same bytes on a machine with
-    the same fonts and textures. Written in shards of SHARD_SIZE: an interrupted run resumes
-    at the first unfinished shard."""
+    the same fonts and textures. `phone_share` of them are phone photos (the spec's "Phone
+    photos": 12 MP, the card small, steeper, darker); the rest are what they would be without.
+    Written in shards of SHARD_SIZE: an interrupted run resumes at the first unfinished
+    shard."""
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     if negatives < 0:
         raise ValueError(f"negatives must be 0 or more, got {negatives}")
+    if not 0.0 <= phone_share <= 1.0:  # written so that NaN fails too
+        raise ValueError(f"phone_share must be a share from 0 to 1, got {phone_share}")
     out_dir = _new_dataset_folder(out_dir)
-    tasks = [(out_dir, seed, i, False) for i in range(count)]
-    tasks += [(out_dir, seed, i, True) for i in range(negatives)]
+    tasks = [(out_dir, seed, i, False, phone_share) for i in range(count)]
+    tasks += [(out_dir, seed, i, True, phone_share) for i in range(negatives)]
     lines = []
     with _pool(workers) as pool, tqdm(total=len(tasks), desc=f"generate {out_dir.name}",
                                       unit="photo") as progress:
@@ -121,7 +129,8 @@ def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = N
             lines += shard.read_text().splitlines()
             progress.update(min(SHARD_SIZE, len(tasks) - start))
     _write_labels(out_dir, lines, {"kind": "synthetic", "seed": seed, "count": count,
-                                   "negatives": negatives, **generator_sources()})
+                                   "negatives": negatives, "phone_share": phone_share,
+                                   **generator_sources()})
     for shard in out_dir.glob(".labels-*.jsonl"):
         shard.unlink()
     return out_dir

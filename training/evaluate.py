@@ -138,7 +138,8 @@ CONDITIONS = {
     "long_side": _long_side_bucket,
     "jpeg_quality": _quality_bucket,
     "font": lambda e: e.meta.get("font"),
-    # The envelope: how small the number and the card are in the photo.
+    # The envelope: the spec's photos or phone photos; how small the number and the card are.
+    "profile": lambda e: e.meta.get("profile"),
     "number_height_400": _number_height_bucket,
     "card_share": _card_share_bucket,
 }

@@ -18,6 +18,36 @@ from training.card import Card, render_card
 ASPECTS = (4 / 3, 3 / 2, 16 / 9, 1200 / 847)
 
 
+@dataclass(frozen=True)
+class Profile:
+    """The photo conditions of one envelope of the spec. Every profile makes the same random
+    draws in the same order, so the spec's photos are the same whatever profiles exist."""
+
+    name: str
+    long_side: tuple[int, int]  # px, drawn uniformly
+    aspects: tuple[float, ...]
+    card_share: tuple[float, float]  # the card's bounding box / the photo
+    card_share_log: bool  # drawn log-uniformly (small cards as often as large), or uniformly
+    max_tilt_deg: float
+    max_blur_px: float
+    brightness: tuple[float, float]  # the light's overall gain
+    max_noise: float  # sensor noise, sigma in grey levels
+    jpeg_quality: tuple[int, int]  # inclusive
+    exif_share: float  # stored sideways or upside down with an EXIF orientation
+    card_px_per_mm: float  # the card's print resolution, before it is photographed
+
+
+# The spec's first envelope ("The photos").
+SPEC = Profile("spec", (800, 2000), ASPECTS, (0.35, 0.90), False, 25, 1.5, (0.6, 1.25), 8,
+               (40, 95), 0.1, 14.0)
+# "Phone photos": full resolution, the card small in the frame, steeper, softer, darker,
+# saved by a phone (quality 70-95, half of them sideways). The card is printed finer so that
+# it is not enlarged when it fills a 12 MP frame.
+PHONE = Profile("phone", (3000, 4032), (4 / 3, 16 / 9), (0.12, 0.90), True, 40, 2.5,
+                (0.3, 1.25), 14, (70, 95), 0.5, 28.0)
+PROFILES = {profile.name: profile for profile in (SPEC, PHONE)}
+
+
 @dataclass
 class Photo:
     jpeg: bytes
@@ -42,15 +72,17 @@ def _rect(width: float, height: float) -> np.ndarray:
     return np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
 
 
-def _tilted_outline(rng: np.random.Generator, w: float, h: float) -> np.ndarray:
-    """Card outline after an in-plane rotation and a camera tilt of up to 25 degrees."""
+def _tilted_outline(rng: np.random.Generator, w: float, h: float,
+                    max_tilt_deg: float = 25) -> np.ndarray:
+    """Card outline after an in-plane rotation and a camera tilt of up to `max_tilt_deg`."""
     corners = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0],
                         [-w / 2, h / 2, 0]])
     spin = rng.uniform(0, 2 * np.pi)
     rot_z = np.array([[np.cos(spin), -np.sin(spin), 0], [np.sin(spin), np.cos(spin), 0],
                       [0, 0, 1]])
     # Tilt about a random axis in the card plane (the camera's view off the normal).
-    tilt = np.radians(rng.uniform(0, 25) if rng.random() < 0.85 else rng.uniform(0, 8))
+    tilt = np.radians(rng.uniform(0, max_tilt_deg) if rng.random() < 0.85
+                      else rng.uniform(0, 8))
     axis_angle = rng.uniform(0, 2 * np.pi)
     axis = np.array([np.cos(axis_angle), np.sin(axis_angle), 0.0])
     k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
@@ -61,17 +93,21 @@ def _tilted_outline(rng: np.random.Generator, w: float, h: float) -> np.ndarray:
     return points[:, :2] * distance / z[:, None]
 
 
-def _photo_size(rng: np.random.Generator) -> tuple[int, int]:
-    long_side = int(rng.integers(800, 2001))
-    short_side = round(long_side / ASPECTS[rng.integers(len(ASPECTS))])
+def _photo_size(rng: np.random.Generator, profile: Profile = SPEC) -> tuple[int, int]:
+    long_side = int(rng.integers(profile.long_side[0], profile.long_side[1] + 1))
+    short_side = round(long_side / profile.aspects[rng.integers(len(profile.aspects))])
     return (long_side, short_side) if rng.random() < 0.6 else (short_side, long_side)
 
 
-def _place(rng: np.random.Generator, outline: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Scale and move the outline so its bounding box covers 35-90% of the photo, in frame."""
+def _place(rng: np.random.Generator, outline: np.ndarray, size: tuple[int, int],
+           profile: Profile = SPEC) -> np.ndarray:
+    """Scale and move the outline so its bounding box covers the profile's share of the photo
+    (the spec: 35-90%), in frame."""
     width, height = size
     span = outline.max(axis=0) - outline.min(axis=0)
-    coverage = rng.uniform(0.35, 0.90)
+    low, high = profile.card_share
+    coverage = (float(np.exp(rng.uniform(np.log(low), np.log(high))))
+                if profile.card_share_log else rng.uniform(low, high))
     scale = np.sqrt(coverage * width * height / (span[0] * span[1]))
     scale = min(scale, 0.98 * width / span[0], 0.98 * height / span[1])
     outline = (outline - outline.min(axis=0)) * scale
@@ -82,7 +118,7 @@ def _place(rng: np.random.Generator, outline: np.ndarray, size: tuple[int, int])
 
 def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.ndarray,
               number_radius: float, card_outline: np.ndarray,
-              everything: bool = False) -> np.ndarray:
+              everything: bool = False, profile: Profile = SPEC) -> np.ndarray:
     h, w, _ = photo.shape
     # Brightness, colour temperature and a brightness gradient across the frame, as one
     # low-resolution gain field (light varies smoothly), upsampled once.
@@ -115,7 +151,7 @@ def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.nda
         yy, xx = np.ogrid[0:h, 0:w]
         r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
         gain_field = gain_field * (1 - rng.uniform(0.1, 0.45) * np.clip(r2 / 2, 0, 1))
-    colour = rng.uniform(0.6, 1.25) * np.array(
+    colour = rng.uniform(*profile.brightness) * np.array(
         [rng.uniform(0.85, 1.15), 1.0, rng.uniform(0.85, 1.15)], dtype=np.float32)
     photo = photo * gain_field[..., None] * colour
     # At most one specular glare spot: strong ones stay off the number, weak ones may touch it.
@@ -136,14 +172,16 @@ def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.nda
 
 
 def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | None = None,
-               hide_number: bool = False, everything: bool = False) -> Photo:
-    """The card on a surface among clutter, under the spec's light and camera.
+               hide_number: bool = False, everything: bool = False,
+               profile: Profile = SPEC) -> Photo:
+    """The card on a surface among clutter, under the light and camera of `profile`.
 
     `hide_number` covers the number with a paper or another card: a negative example.
     `everything` switches every distractor, occluder and effect on (tests, inspection)."""
-    size = size or _photo_size(rng)
+    size = size or _photo_size(rng, profile)
     card_w, card_h = card.image.size
-    outline = _place(rng, _tilted_outline(rng, card_w, card_h), size)
+    outline = _place(rng, _tilted_outline(rng, card_w, card_h, profile.max_tilt_deg), size,
+                     profile)
     card_rect = _rect(card_w, card_h)
 
     art = scene.wear(rng, card.image, card.number_box, everything)
@@ -174,9 +212,9 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
     centre = corners.mean(axis=0)
     radius = np.linalg.norm(corners - centre, axis=1).max()
     pixels = _lighting(rng, np.asarray(background, dtype=np.float32), centre, radius, outline,
-                       everything)
+                       everything, profile)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-    jpeg = _camera(rng, image, everything)
+    jpeg = _camera(rng, image, everything, profile)
     if hide_number:  # flat_corners says where the covered number lies (hard negatives)
         return Photo(jpeg, size[0], size[1], None, outline, card_to_photo, card, corners,
                      tuple(fingers))
@@ -184,37 +222,42 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
                  tuple(fingers))
 
 
-def _camera(rng: np.random.Generator, image: Image.Image, everything: bool = False) -> bytes:
-    """Defocus or motion blur up to 1.5 px, exposure, sensor noise, JPEG quality 40-95 (and
-    sometimes a second compression, as when a photo is shared)."""
-    blur = rng.uniform(0, 1.5)
+def _camera(rng: np.random.Generator, image: Image.Image, everything: bool = False,
+            profile: Profile = SPEC) -> bytes:
+    """Defocus or motion blur, exposure, sensor noise, JPEG quality (and sometimes a second
+    compression, as when a photo is shared), within `profile` (the spec: blur up to 1.5 px,
+    quality 40-95)."""
+    blur = rng.uniform(0, profile.max_blur_px)
     if rng.random() < 0.7:
         image = textures.blurred(image, blur)
     else:
         image = _motion_blur(image, blur, rng.uniform(0, np.pi))
     pixels = np.asarray(image, dtype=np.float32)
     exposure = rng.uniform(0.75, 1.3) if rng.random() < 0.4 else 1.0  # under/over-exposed
-    pixels = pixels * exposure + rng.normal(0, rng.uniform(0, 8), pixels.shape[:2])[..., None]
+    noise = rng.uniform(0, profile.max_noise)
+    pixels = pixels * exposure + rng.normal(0, noise, pixels.shape[:2])[..., None]
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
     if rng.random() < 0.2 or everything:
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=int(rng.integers(60, 96)))
         image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    return _encode(image, int(rng.integers(40, 96)), rng)
+    quality = int(rng.integers(profile.jpeg_quality[0], profile.jpeg_quality[1] + 1))
+    return _encode(image, quality, rng, profile.exif_share)
 
 
-def scene_photo(rng: np.random.Generator, size: tuple[int, int] | None = None) -> Photo:
+def scene_photo(rng: np.random.Generator, size: tuple[int, int] | None = None,
+                profile: Profile = SPEC) -> Photo:
     """A negative without any card: a surface, clutter, light and camera."""
-    size = size or _photo_size(rng)
+    size = size or _photo_size(rng, profile)
     background = scene.surface(rng, size)
     scene.clutter(rng, background, count=int(rng.integers(1, 7)))
     w, h = size
     outline = np.array([[0.3 * w, 0.3 * h], [0.7 * w, 0.3 * h], [0.7 * w, 0.7 * h],
                         [0.3 * w, 0.7 * h]])
     pixels = _lighting(rng, np.asarray(background, dtype=np.float32), outline.mean(axis=0),
-                       0.0, outline)
+                       0.0, outline, profile=profile)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-    return Photo(_camera(rng, image), w, h, None, None, None, None)
+    return Photo(_camera(rng, image, profile=profile), w, h, None, None, None, None)
 
 
 def _motion_blur(image: Image.Image, length: float, angle: float) -> Image.Image:
@@ -237,10 +280,12 @@ _STORE_FOR_ORIENTATION = {
 }
 
 
-def _encode(image: Image.Image, quality: int, rng: np.random.Generator) -> bytes:
-    """JPEG bytes; one photo in ten is stored sideways with an EXIF orientation, as phones do."""
+def _encode(image: Image.Image, quality: int, rng: np.random.Generator,
+            exif_share: float = SPEC.exif_share) -> bytes:
+    """JPEG bytes; `exif_share` of the photos are stored sideways or upside down with an EXIF
+    orientation, as phones do (the spec's: one in ten)."""
     buffer = io.BytesIO()
-    if rng.random() < 0.1:
+    if rng.random() < exif_share:
         orientation = (3, 6, 8)[rng.integers(3)]
         exif = Image.Exif()
         exif[0x0112] = orientation
@@ -251,17 +296,27 @@ def _encode(image: Image.Image, quality: int, rng: np.random.Generator) -> bytes
     return buffer.getvalue()
 
 
-def synthetic_photo(seed: int, index: int, size: tuple[int, int] | None = None) -> Photo:
+def synthetic_photo(seed: int, index: int, size: tuple[int, int] | None = None,
+                    profile: Profile = SPEC) -> Photo:
     """The photo number `index` of the dataset with `seed`: independent of worker count.
     `size` fixes the photo's width and height (sample photos, benchmarks)."""
     rng = np.random.default_rng([seed, index])
-    return photograph(render_card(rng), rng, size)
+    return photograph(render_card(rng, profile.card_px_per_mm), rng, size, profile=profile)
 
 
-def synthetic_negative(seed: int, index: int) -> Photo:
+def synthetic_negative(seed: int, index: int, profile: Profile = SPEC) -> Photo:
     """A photo without a findable number: no card at all (two in three), or a card whose
     number is covered by a paper or another card."""
     rng = np.random.default_rng([seed, index, 1])
     if rng.random() < 2 / 3:
-        return scene_photo(rng)
-    return photograph(render_card(rng), rng, hide_number=True)
+        return scene_photo(rng, profile=profile)
+    return photograph(render_card(rng, profile.card_px_per_mm), rng, hide_number=True,
+                      profile=profile)
+
+
+def profile_of(seed: int, index: int, phone_share: float) -> Profile:
+    """Which profile the photo `index` of a dataset with `phone_share` phone photos has: drawn
+    from a stream of its own, so the spec's photos stay what they were."""
+    if phone_share <= 0:
+        return SPEC
+    return PHONE if np.random.default_rng([seed, index, 2]).random() < phone_share else SPEC

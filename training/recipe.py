@@ -4,7 +4,7 @@
 
 A recipe file (TOML) holds:
 - `data`, `runs`: the folders its datasets and runs go in;
-- `[[datasets]]`: name, count, negatives, seed (`training generate`);
+- `[[datasets]]`: name, count, negatives, seed, phone-share (`training generate`);
 - `[[fetch]]`: a package from git history (name, commit, path), unpacked for its model.keras;
 - `[[phases]]`: name, command (train, train-refiner or export) and that command's flags, with
   `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`, an export `run`'s
@@ -30,7 +30,7 @@ from pathlib import Path
 
 COMMANDS = ("train", "train-refiner", "export")
 RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
-DATASET_KEYS = {"name", "count", "negatives", "seed"}
+DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share"}
 FETCH_KEYS = {"name", "commit", "path"}
 
 
@@ -119,7 +119,8 @@ def load(path: str | Path) -> Recipe:
         steps.append(Step(name, [*python, "generate", "--out", str(out),
                                  "--count", str(entry["count"]),
                                  "--negatives", str(entry.get("negatives", 0)),
-                                 "--seed", str(entry.get("seed", 1))],
+                                 "--seed", str(entry.get("seed", 1)),
+                                 "--phone-share", str(entry.get("phone-share", 0.0))],
                           out / "labels.jsonl"))
     for entry in spec.get("fetch", []):
         name = named(entry, "fetch")

@@ -156,14 +156,17 @@ def test_the_envelope_breakdown_by_number_height_and_card_share_by_hand():
     big_card = [[0, 0], [400, 0], [400, 300], [0, 300]]
     small_card = [[0, 0], [120, 0], [120, 90], [0, 90]]
     records = [
-        {"example": _example(TRUE, card_corners=big_card), "located": TRUE,
+        {"example": _example(TRUE, card_corners=big_card, profile="spec"), "located": TRUE,
          "corners": TRUE, "confidence": 0.9},
-        {"example": _example(small, card_corners=small_card), "located": small,
-         "corners": small + [6.0, 8.0], "confidence": 0.9},  # answered, 5 px off at 400
-        {"example": _example(small, card_corners=small_card), "located": small,
-         "corners": small, "confidence": 0.1},  # refused at 0.5
+        {"example": _example(small, card_corners=small_card, profile="phone"),
+         "located": small, "corners": small + [6.0, 8.0],
+         "confidence": 0.9},  # answered, 5 px off at 400
+        {"example": _example(small, card_corners=small_card, profile="phone"),
+         "located": small, "corners": small, "confidence": 0.1},  # refused at 0.5
     ]
     by = summarize(records, threshold=0.5)["cascade_by_condition"]
+    assert by["profile"]["phone"]["refused_share"] == 0.5
+    assert by["profile"]["spec"]["photos"] == 1
     assert set(by["number_height_400"]) == {">=12 px", "4-6 px"}
     tall, short = by["number_height_400"][">=12 px"], by["number_height_400"]["4-6 px"]
     assert (tall["photos"], tall["refused_share"]) == (1, 0.0)

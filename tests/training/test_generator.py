@@ -136,3 +136,36 @@ def test_card_renders_every_district_format():
     texts = {render_card(np.random.default_rng(i), px_per_mm=6).number_text for i in range(30)}
     assert any("-" in t for t in texts) and any(" " in t for t in texts)
     assert any("-" not in t and " " not in t for t in texts)
+
+
+def test_phone_photos_follow_the_specs_phone_section():
+    """Full resolution, 4:3 or 16:9, the card as small as 12 % of the frame, half of them
+    sideways; the label still on the number's ink."""
+    from training.photo import PHONE, SPEC, _photo_size, _place, profile_of, synthetic_photo
+
+    rng = np.random.default_rng(0)
+    sizes = [_photo_size(rng, PHONE) for _ in range(200)]
+    assert all(3000 <= max(s) <= 4032 for s in sizes)
+    assert {round(max(s) / min(s), 2) for s in sizes} <= {1.33, 1.78}
+    outline = np.array([[0.0, 0], [100, 0], [100, 63], [0, 63]])
+    shares = [np.ptp(q[:, 0]) * np.ptp(q[:, 1]) / (4032 * 3024)
+              for q in (_place(rng, outline, (4032, 3024), PHONE) for _ in range(300))]
+    assert min(shares) >= 0.12 * 0.99 and max(shares) <= 0.90 * 1.01
+    assert np.mean(np.array(shares) < 0.35) > 0.4  # small cards are common
+    assert profile_of(4, 0, 0.0) is SPEC and profile_of(4, 0, 1.0) is PHONE
+    photo = synthetic_photo(4, 0, profile=PHONE)
+    assert max(photo.width, photo.height) >= 3000
+    image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo.jpeg)))
+    assert image.size == (photo.width, photo.height)
+    assert ink_contrast(image, photo.corners) > 15
+
+
+def test_a_dataset_with_phone_photos_labels_each_photos_profile(tmp_path):
+    folder = generate(tmp_path / "mixed", 3, seed=9, workers=1, phone_share=0.5)
+    lines = [json.loads(line) for line in (folder / "labels.jsonl").read_text().splitlines()]
+    from training.photo import profile_of
+
+    assert [line["profile"] for line in lines] == [profile_of(9, i, 0.5).name for i in range(3)]
+    assert json.loads((folder / "dataset.json").read_text())["phone_share"] == 0.5
+    with pytest.raises(ValueError, match="phone_share"):
+        generate(tmp_path / "bad", 1, seed=9, phone_share=1.5)
