@@ -10,14 +10,8 @@ from certcorners.preprocessing import decode
 
 from tests.conftest import HELD_OUT
 from training.dataset import read_examples
-from training.refiner import (
-    CropConfig,
-    RefinerTrainConfig,
-    _crops_of,
-    _random_quad,
-    hard_negative_quads,
-    train_refiner,
-)
+from training.refiner import CropConfig, RefinerTrainConfig, hard_negative_quads, train_refiner
+from training.refiner.crops import _crops_of, _random_quad
 
 
 @pytest.fixture(scope="module")

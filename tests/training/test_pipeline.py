@@ -190,7 +190,8 @@ def test_refiner_crops_come_only_from_guesses_serving_would_refine(synthetic_set
     from certcorners import refine
 
     from training.dataset import read_examples
-    from training.refiner import CropConfig, GuessErrors, _crops_of
+    from training.refiner import CropConfig, GuessErrors
+    from training.refiner.crops import _crops_of
 
     config = CropConfig(copies=40, errors=GuessErrors(shift=10.0, wide_shift=30.0, corner=8.0))
     examples = [e for e in read_examples(synthetic_set) if e.corners is not None]
@@ -209,7 +210,8 @@ def test_refiner_crops_come_only_from_guesses_serving_would_refine(synthetic_set
 def test_wide_refiner_guesses_are_cut_around_serving_s_first_rectangle():
     from certcorners import refine
 
-    from training.refiner import CropConfig, _guess
+    from training.refiner import CropConfig
+    from training.refiner.crops import _guess
 
     truth = np.array([[100.0, 100.0], [220.0, 100.0], [220.0, 120.0], [100.0, 120.0]])
     rng = np.random.default_rng(0)
@@ -295,7 +297,7 @@ def test_export_with_a_refiner_needs_validation_data(trained_run, refiner_run, s
 def test_a_resumed_run_keeps_its_best_score_and_the_patience_spent(tmp_path):
     import keras
 
-    from training.train import ResumableEarlyStopping, fit_callbacks
+    from training.fit import ResumableEarlyStopping, fit_callbacks
 
     (tmp_path / "backup").mkdir()  # what BackupAndRestore leaves when a run is interrupted
     (tmp_path / "history.csv").write_text(
@@ -314,7 +316,7 @@ def test_a_resumed_run_keeps_its_best_score_and_the_patience_spent(tmp_path):
 def test_a_fresh_run_starts_a_fresh_history(tmp_path):
     import keras
 
-    from training.train import fit_callbacks
+    from training.fit import fit_callbacks
 
     (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,0.10\n")
     callbacks = fit_callbacks(tmp_path, patience=3)
