@@ -36,6 +36,8 @@ TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-
 	fonts-dejavu-core fonts-open-sans fonts-roboto-unhinted fonts-lato fonts-croscore \
 	fonts-crosextra-carlito fonts-noto-core fonts-urw-base35 fonts-clear-sans fonts-oxygen \
 	fonts-cantarell
+# The browser the local page's test drives, headless (tests/integration/test_local_api.py).
+BROWSER_DEBS := chromium chromium-driver
 DATA ?= ../shared/foreign-eval/positives
 # Evaluation-only sets reported in the model card when present (never trained, validated or
 # tuned on): photos of the certificate from a renderer that is not this project's.
@@ -50,7 +52,7 @@ export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
 .PHONY: help setup lock lint test test-fast build demo invoke serve batch-demo bench load soak \
-	openapi events photos train-demo training-debs recipe reference-model reference-card \
+	openapi events photos train-demo training-debs browser-debs recipe reference-model reference-card \
 	gpu-pack gpu-export evaluate
 
 help:  ## list the targets
@@ -91,7 +93,7 @@ lock:  ## re-lock every environment from its requirements*.txt (needs uv: pip in
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .
 
-test: setup build  ## the whole test suite (what CI runs)
+test: setup build browser-debs  ## the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
@@ -137,13 +139,20 @@ photos: setup  ## redraw the sample photos and the tests' held-out photos with t
 train-demo: setup  ## small generate -> train -> export -> evaluate run (minutes, CPU)
 	$(PY) -m training demo --out runs/demo
 
-training-debs:  ## Debian packages for the generator: fonts and photographic textures (root)
-	@if dpkg -s $(TRAINING_DEBS) >/dev/null 2>&1; then echo "training packages present"; \
+# Debian packages, installed where this is root on Debian, else named: $(call debs,<packages>,<why>)
+define debs
+	@if dpkg -s $(1) >/dev/null 2>&1; then echo "$(2): present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $(TRAINING_DEBS); \
-	else echo "install these Debian packages (or their equivalents, docs/training.md):" \
-		"$(TRAINING_DEBS)"; fi
+			--no-install-recommends $(1); \
+	else echo "$(2): install these Debian packages (or their equivalents): $(1)"; fi
+endef
+
+training-debs:  ## Debian packages for the generator: fonts and photographic textures (root)
+	$(call debs,$(TRAINING_DEBS),the generator's fonts and textures (docs/training.md))
+
+browser-debs:  ## Debian's Chromium and ChromeDriver, for the local page's browser test (root)
+	$(call debs,$(BROWSER_DEBS),the page test's browser)
 
 recipe: setup training-debs  ## run a training recipe, resuming: make recipe RECIPE=training/recipes/<name>.toml
 	$(PY) -m training run $(RECIPE)

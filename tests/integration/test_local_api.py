@@ -228,3 +228,43 @@ def test_local_api_serves_the_openapi_document_and_a_swagger_page(reference_pack
     assert served == (ROOT / "docs" / "openapi.json").read_bytes()
     assert "SwaggerUIBundle" in page and '"/v1/corners"' in page
     assert "https://" not in page.split("<script>", 1)[0]  # nothing fetched from elsewhere
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from tests.integration.browser import Browser
+
+    driven = Browser()
+    yield driven
+    driven.close()
+
+
+def test_the_page_shows_a_dropped_photos_box_corners_crop_and_confidence(local_api, browser):
+    """make serve's page at /, in headless Chromium: a photo chosen, its answer drawn."""
+    url, _ = local_api
+    browser.get(f"{url}/")
+    browser.send_keys("#photo", str(PHOTOS / "certificate-1200x847.jpg"))
+    browser.wait_for_text("#status", "HTTP 200")
+    assert float(browser.text("#confidence")) >= 0.99
+    assert "inference;dur=" in browser.text("#timing")
+    rows = browser.run("return [...document.querySelectorAll('#corners tr')]"
+                       ".map(r => r.innerText.split('\\t')[0])")
+    assert rows == ["top_left", "top_right", "bottom_right", "bottom_left"]
+    assert browser.run("return document.getElementById('crop').naturalWidth") > 50
+    # The box is drawn on the photo: red pixels on the canvas, where the number is.
+    red = browser.run("""
+        const c = document.getElementById('photo-canvas');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 200 && d[i+1] < 40 && d[i+2] < 40) n++;
+        return n;""")
+    assert red > 100
+
+
+def test_the_page_shows_a_refusal_in_words(local_api, browser):
+    url, _ = local_api
+    browser.get(f"{url}/")
+    browser.send_keys("#photo", str(ROOT / "tests" / "photos" / "held-out" /
+                                    "desk-without-certificate.jpg"))
+    status = browser.wait_for_text("#status", "HTTP 422")
+    assert "certificate_not_found" in status

@@ -21,6 +21,7 @@ else:
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 OPENAPI = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
+PAGE = Path(__file__).resolve().parent / "page.html"  # drop a photo, see its answer
 
 
 def swagger_page() -> bytes:
@@ -69,6 +70,10 @@ def make_handler(lambda_handler, api_key: str | None, nagle: bool = False):
                 return
             if self.command == "GET" and path == "/docs":  # and a page to try it
                 self._answer(200, {"Content-Type": "text/html; charset=utf-8"}, swagger_page())
+                return
+            if self.command == "GET" and path == "/":  # a page to drop a photo on
+                self._answer(200, {"Content-Type": "text/html; charset=utf-8"},
+                             PAGE.read_bytes())
                 return
             if (self.command, path) not in proxy.ROUTES:
                 self._refuse("MISSING_AUTHENTICATION_TOKEN")
