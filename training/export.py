@@ -213,21 +213,12 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         # look (certcorners.predictor), so the validation figures as served are recorded too.
         refiner_card["confidence_threshold_choice"]["as_served_with_second_look"] = _as_served(
             cascade, val_dir, refiner_card["confidence_threshold"])
-    # A provisional card, so evaluation loads the package exactly as the function will.
-    (package_dir / CARD_FILE).write_text(json.dumps(
-        {"serving_model": FLOAT_MODEL_FILE, **refiner_card}))
-    metrics, reported = _evaluations(package_dir, test_dir, report, run_dir,
-                                     refiner_card.get("confidence_threshold"))
-    (package_dir / CARD_FILE).unlink(missing_ok=True)
-    created = dt.datetime.now(dt.UTC)
     commit = git_commit()
-    files = sorted(p for p in package_dir.iterdir() if p.name not in (CARD_FILE, PACKAGE_FILE))
     card = {
         "name": "certcorners registration-number corners: locator"
                 + (" and refiner" if "refiner_model" in refiner_card else ""),
-        "version": version or created.strftime("%Y%m%d-%H%M%S") + f"-{commit[:7]}",
-        "created": created.isoformat(timespec="seconds"),
-        "git_commit": commit,
+        "version": version or dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        + f"-{commit[:7]}",
         "notes": notes,
         "training": _json_or_empty(run_dir / "train_config.json"),
         "training_metrics": _json_or_empty(run_dir / "train_metrics.json"),
@@ -245,10 +236,25 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         "serving_model": FLOAT_MODEL_FILE,
         **refiner_card,
         "parity": parity,
-        "held_out_metrics": metrics,
-        "evaluation_only_metrics": reported,
-        "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in files},
     }
+    return finish_package(package_dir, card, test_dir, report, run_dir)
+
+
+def finish_package(package_dir: Path, card: dict, test_dir: str | Path, report: tuple,
+                   out_dir: Path) -> Path:
+    """The second half of every export: the assembled package measured as the function will
+    serve it (the held-out folder and the `report` folders, at the card's threshold), then
+    the card with its figures, date, commit and file hashes, and model.tar.gz."""
+    # A provisional card, so evaluation loads the package exactly as the function will.
+    (package_dir / CARD_FILE).write_text(json.dumps(card))
+    metrics, reported = _evaluations(package_dir, Path(test_dir), report, out_dir,
+                                     card.get("confidence_threshold"))
+    files = sorted(p for p in package_dir.iterdir() if p.name not in (CARD_FILE, PACKAGE_FILE))
+    card = {**card, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "git_commit": git_commit(), "held_out_metrics": metrics,
+            "evaluation_only_metrics": reported,
+            "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
+                      for p in files}}
     (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return write_package(package_dir, [*files, package_dir / CARD_FILE])
 
@@ -283,22 +289,10 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
             **card.get("confidence_threshold_choice", {}),
             "as_served_with_second_look": {"dataset": str(val_dir), **_as_served(
                 predictor_for(package_dir, card, 1), val_dir, threshold)}}
-    # The new version in the card evaluation loads, so the evaluations carry it.
-    (package_dir / CARD_FILE).write_text(json.dumps(card))
-    metrics, reported = _evaluations(package_dir, test_dir, report, out_dir, threshold)
-    created = dt.datetime.now(dt.UTC)
-    card.update(
-        created=created.isoformat(timespec="seconds"),
-        git_commit=git_commit(),
-        held_out_metrics=metrics,
-        evaluation_only_metrics=reported,
-        recarded_from={"version": earlier.get("version"), "sha256": sha256_file(package),
-                       "created": earlier.get("created"),
-                       "git_commit": earlier.get("git_commit"), "why": why},
-    )
-    files = [package_dir / name for name in sorted(card["files"])]
-    (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
-    return write_package(package_dir, [*files, package_dir / CARD_FILE])
+    card["recarded_from"] = {"version": earlier.get("version"), "sha256": sha256_file(package),
+                             "created": earlier.get("created"),
+                             "git_commit": earlier.get("git_commit"), "why": why}
+    return finish_package(package_dir, card, test_dir, report, out_dir)
 
 
 def _as_served(cascade: Predictor, val_dir: str | Path, threshold: float) -> dict:
