@@ -154,13 +154,19 @@ def signed_headers(method: str, url: str, region: str, creds: Credentials, now: 
     scope = f"{day}/{region}/s3/aws4_request"
     to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope,
                          hashlib.sha256(canonical.encode()).hexdigest()])
-    key = ("AWS4" + creds.secret_key).encode()
-    for part in (day, region, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    signature = sign(creds, day, region, to_sign)
     signed["authorization"] = (f"AWS4-HMAC-SHA256 Credential={creds.access_key}/{scope}, "
                                f"SignedHeaders={';'.join(names)}, Signature={signature}")
     return signed
+
+
+def sign(creds: Credentials, day: str, region: str, text: str) -> str:
+    """Signature Version 4 of `text` for S3 on `day` (YYYYMMDD) in `region`: a request's
+    string to sign, or a presigned POST's policy."""
+    key = ("AWS4" + creds.secret_key).encode()
+    for part in (day, region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
 @contextlib.contextmanager

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import hashlib
-import hmac
 import json
 import os
 import re
@@ -104,12 +102,8 @@ def presigned_post(settings: UploadSettings, key: str, environ: Mapping[str, str
     expiration = (now + dt.timedelta(seconds=EXPIRES_IN_S)).strftime("%Y-%m-%dT%H:%M:%SZ")
     policy = base64.b64encode(json.dumps({"expiration": expiration,
                                           "conditions": conditions}).encode()).decode()
-    signing_key = ("AWS4" + creds.secret_key).encode()
-    for part in (amz_date[:8], region, "s3", "aws4_request"):
-        signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
     fields["policy"] = policy
-    fields["x-amz-signature"] = hmac.new(signing_key, policy.encode(),
-                                         hashlib.sha256).hexdigest()
+    fields["x-amz-signature"] = s3_fetch.sign(creds, amz_date[:8], region, policy)
     endpoint = environ.get("AWS_ENDPOINT_URL_S3") or environ.get("AWS_ENDPOINT_URL")
     url = s3_fetch.object_url(settings.bucket, "", region, endpoint)
     return {"url": url, "fields": fields, "key": key, "expires_in": EXPIRES_IN_S,
