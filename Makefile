@@ -10,12 +10,14 @@ PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.1
 #   .venv          training, tests and the benchmark (TensorFlow)       requirements-dev.lock
 #   .venv-sam      the SAM CLI (sam build/validate)                     requirements-sam.lock
 #   .venv-checkov  the IaC scanner (tests)                              requirements-checkov.lock
+#   .venv-uv       the installer the others are installed with          requirements-uv.lock
 # The layer installs layer/requirements.lock for the Lambda platform. `make lock` re-locks.
 VENV := .venv
 PY := $(VENV)/bin/python
 SERVE_VENV := .venv-serve
 SERVE_PY := $(SERVE_VENV)/bin/python
 SAM := .venv-sam/bin/sam
+UV := .venv-uv/bin/uv
 LOCKED_INSTALL := install -q --require-hashes --no-deps --disable-pip-version-check
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
@@ -58,36 +60,40 @@ BUILD_STAMP := .aws-sam/build/template.yaml
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-$(VENV)/.installed: requirements-dev.lock pyproject.toml
+# uv installs every lock (the same pins and hashes as pip would, ~20x faster: 9 s against
+# 200 s for requirements-dev.lock); pip only bootstraps uv itself, from its own lock.
+.venv-uv/.installed: requirements-uv.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (the Lambda runtime's version)"; exit 1; }
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip $(LOCKED_INSTALL) -r requirements-dev.lock
-	$(VENV)/bin/pip install -q --no-deps --disable-pip-version-check -e .
+	test -d .venv-uv || $(PYTHON) -m venv .venv-uv
+	.venv-uv/bin/pip $(LOCKED_INSTALL) -r requirements-uv.lock
 	touch $@
 
-$(SERVE_VENV)/.installed: requirements-serve.lock pyproject.toml
-	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (the Lambda runtime's version)"; exit 1; }
-	test -d $(SERVE_VENV) || $(PYTHON) -m venv $(SERVE_VENV)
-	$(SERVE_VENV)/bin/pip $(LOCKED_INSTALL) -r requirements-serve.lock
-	$(SERVE_VENV)/bin/pip install -q --no-deps --disable-pip-version-check -e .
-	touch $@
+# $(call venv,folder,lock[,editable]): a venv with pip (the layer's build uses pip), the lock
+# installed into it by uv, and this project in editable mode where named.
+define venv
+	test -d $(1) || $(PYTHON) -m venv $(1)
+	$(UV) pip install --quiet --require-hashes --no-deps --python $(1)/bin/python -r $(2)
+	$(if $(3),$(UV) pip install --quiet --no-deps --python $(1)/bin/python -e .)
+	touch $(1)/.installed
+endef
 
-.venv-sam/.installed: requirements-sam.lock
-	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (the Lambda runtime's version)"; exit 1; }
-	test -d .venv-sam || $(PYTHON) -m venv .venv-sam
-	.venv-sam/bin/pip $(LOCKED_INSTALL) -r requirements-sam.lock
-	touch $@
+$(VENV)/.installed: requirements-dev.lock pyproject.toml | .venv-uv/.installed
+	$(call venv,$(VENV),requirements-dev.lock,editable)
 
-.venv-checkov/.installed: requirements-checkov.lock
-	test -d .venv-checkov || $(PYTHON) -m venv .venv-checkov
-	.venv-checkov/bin/pip $(LOCKED_INSTALL) -r requirements-checkov.lock
-	touch $@
+$(SERVE_VENV)/.installed: requirements-serve.lock pyproject.toml | .venv-uv/.installed
+	$(call venv,$(SERVE_VENV),requirements-serve.lock,editable)
+
+.venv-sam/.installed: requirements-sam.lock | .venv-uv/.installed
+	$(call venv,.venv-sam,requirements-sam.lock)
+
+.venv-checkov/.installed: requirements-checkov.lock | .venv-uv/.installed
+	$(call venv,.venv-checkov,requirements-checkov.lock)
 
 setup: $(VENV)/.installed $(SERVE_VENV)/.installed .venv-sam/.installed .venv-checkov/.installed  ## every environment (tests, training)
 
-lock:  ## re-lock every environment from its requirements*.txt (needs uv: pip install uv)
+lock: .venv-uv/.installed  ## re-lock every environment from its requirements*.txt
 	for f in layer/requirements requirements-serve requirements-dev requirements-sam \
-		requirements-checkov; do uv pip compile --universal --python-version 3.12 \
+		requirements-checkov requirements-uv; do $(UV) pip compile --universal --python-version 3.12 \
 		--generate-hashes --no-header --quiet $$f.txt -o $$f.lock || exit 1; done
 
 lint: setup  ## ruff
@@ -144,6 +150,7 @@ define debs
 	@if dpkg -s $(1) >/dev/null 2>&1; then echo "$(2): present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			-o DPkg::Lock::Timeout=600 \
 			--no-install-recommends $(1); \
 	else echo "$(2): install these Debian packages (or their equivalents): $(1)"; fi
 endef
