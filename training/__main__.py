@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--phone-share", type=float, default=0.0,
                    help="share of phone photos (12 MP, the card small: the spec's 'Phone "
                         "photos'); 0: none")
+    p.add_argument("--phone-profile", choices=("phone", "phone-view"), default="phone",
+                   help="what those photos are: 'phone' at full size, or 'phone-view', the "
+                        "same composition at ~640 px (fast; what the card finder trains on)")
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes (default: all cores)")
 
@@ -49,6 +52,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strided-blocks", type=int, default=0,
                    help="leading blocks with a stride-2 convolution instead of a max-pool "
                         "(faster; --init-from a pooled model's weights loads into it)")
+
+    p = steps.add_parser("train-finder", help="fit the card finder (the card's box on the "
+                         "400 x 400 canvas, and whether there is a card)", formatter_class=defaults)
+    _training_options(p, epochs=10, batch_size=32, learning_rate=1e-3, patience=4)
+    p.add_argument("--strided-blocks", type=int, default=3,
+                   help="leading blocks with a stride-2 convolution (as the locator's)")
 
     p = steps.add_parser("train-refiner", help="fit stage 2, the refiner (the number's crop)",
                          formatter_class=defaults)
@@ -119,6 +128,11 @@ def parser() -> argparse.ArgumentParser:
                    help="the validation folder (its figures as served go in the card)")
     p.add_argument("--test", required=True, type=Path, help="held-out labelled folder")
     p.add_argument("--why", default="", help="what changed in serving")
+    p.add_argument("--card-finder", type=Path, default=None,
+                   help="a card finder's run folder (train-finder): added to the package")
+    p.add_argument("--policy", action="append", default=[], metavar="RULE=VALUE",
+                   help="a cascade rule that replaces the card's (certcorners.policy), e.g. "
+                        "card_presence=0.5; repeat for several")
     p.add_argument("--report", type=Path, action="append", default=[],
                    help="a labelled folder measured for the card only; repeat for several")
 
@@ -168,12 +182,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _policy_rules(rules: list[str]) -> dict:
+    """["card_presence=0.5", "second_look_turns=1,3"] -> {"card_presence": 0.5, ...}: numbers
+    as numbers, comma lists as lists (the policy checks names and values)."""
+    import json
+
+    parsed = {}
+    for rule in rules:
+        name, sep, value = rule.partition("=")
+        if not sep or not name:
+            raise ValueError(f"a policy rule is RULE=VALUE, got {rule!r}")
+        items = [json.loads(v) for v in value.split(",") if v] if "," in value or not value \
+            else json.loads(value)
+        parsed[name] = items
+    return parsed
+
+
 def _run(args) -> int:
     if args.step == "generate":
         from training.dataset import generate
 
         print(f"wrote {generate(args.out, args.count, args.seed, args.workers, args.negatives,
-                                args.phone_share)}")
+                                args.phone_share, args.phone_profile)}")
     elif args.step == "augment":
         from training.dataset import augment
 
@@ -189,6 +219,18 @@ def _run(args) -> int:
                              init_from=str(args.init_from or ""),
                              model=ModelConfig(strided_blocks=args.strided_blocks))
         for key, value in train(config).items():
+            print(f"{key:>24}: {value}")
+    elif args.step == "train-finder":
+        from training.finder import FinderConfig, train_finder
+        from training.model import ModelConfig
+
+        config = FinderConfig(train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
+                              out_dir=str(args.out), epochs=args.epochs,
+                              batch_size=args.batch_size, learning_rate=args.learning_rate,
+                              patience=args.patience, seed=args.seed,
+                              init_from=str(args.init_from or ""),
+                              model=ModelConfig(strided_blocks=args.strided_blocks))
+        for key, value in train_finder(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":
         from training.refiner import (
@@ -228,7 +270,8 @@ def _run(args) -> int:
         from training.export import recard
 
         recard(args.package, args.out, args.test, args.version, val_dir=args.val,
-               report=tuple(args.report), why=args.why)
+               report=tuple(args.report), why=args.why, card_finder_run=args.card_finder,
+               policy=_policy_rules(args.policy))
     elif args.step == "publish":
         # Imported here, not for every step: boto3 is needed to publish only (a GPU machine
         # that generates and trains has none).

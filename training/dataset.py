@@ -61,12 +61,13 @@ def _pool(workers: int | None) -> ProcessPoolExecutor:
                                mp_context=multiprocessing.get_context("forkserver"))
 
 
-def _synthesise(args: tuple[Path, int, int, bool, float]) -> str:
+def _synthesise(args: tuple[Path, int, int, bool, float, str]) -> str:
     from training.card import family
-    from training.photo import profile_of, synthetic_negative, synthetic_photo
+    from training.photo import PROFILES, profile_of, synthetic_negative, synthetic_photo
 
-    out_dir, seed, index, negative, phone_share = args
-    profile = profile_of(seed, index + (1 << 30 if negative else 0), phone_share)
+    out_dir, seed, index, negative, phone_share, phone_profile = args
+    profile = profile_of(seed, index + (1 << 30 if negative else 0), phone_share,
+                         PROFILES[phone_profile])
     photo = (synthetic_negative(seed, index, profile) if negative
              else synthetic_photo(seed, index, profile=profile))
     name = f"{'n' if negative else ''}{index:06d}.jpg"
@@ -99,11 +100,13 @@ def _write_labels(out_dir: Path, lines: list[str], description: dict) -> None:
 
 
 def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = None,
-             negatives: int = 0, phone_share: float = 0.0) -> Path:
+             negatives: int = 0, phone_share: float = 0.0,
+             phone_profile: str = "phone") -> Path:
     """Write `count` synthetic photos of the certificate and `negatives` photos without a
     findable number, and labels.jsonl; the same seed gives the same bytes on a machine with
     the same fonts and textures. `phone_share` of them are phone photos (the spec's "Phone
-    photos": 12 MP, the card small, steeper, darker); the rest are what they would be without.
+    photos": 12 MP, the card small, steeper, darker), or of `phone_profile` "phone-view" (that
+    composition at ~640 px, for the card finder); the rest are what they would be without.
     Written in shards of SHARD_SIZE: an interrupted run resumes at the first unfinished
     shard."""
     if count < 1:
@@ -112,9 +115,14 @@ def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = N
         raise ValueError(f"negatives must be 0 or more, got {negatives}")
     if not 0.0 <= phone_share <= 1.0:  # written so that NaN fails too
         raise ValueError(f"phone_share must be a share from 0 to 1, got {phone_share}")
+    from training.photo import PROFILES
+
+    if phone_profile not in PROFILES or phone_profile == "spec":
+        raise ValueError(f"phone_profile must be one of {sorted(set(PROFILES) - {'spec'})}, "
+                         f"got {phone_profile!r}")
     out_dir = _new_dataset_folder(out_dir)
-    tasks = [(out_dir, seed, i, False, phone_share) for i in range(count)]
-    tasks += [(out_dir, seed, i, True, phone_share) for i in range(negatives)]
+    tasks = [(out_dir, seed, i, False, phone_share, phone_profile) for i in range(count)]
+    tasks += [(out_dir, seed, i, True, phone_share, phone_profile) for i in range(negatives)]
     lines = []
     with _pool(workers) as pool, tqdm(total=len(tasks), desc=f"generate {out_dir.name}",
                                       unit="photo") as progress:
@@ -130,6 +138,7 @@ def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = N
             progress.update(min(SHARD_SIZE, len(tasks) - start))
     _write_labels(out_dir, lines, {"kind": "synthetic", "seed": seed, "count": count,
                                    "negatives": negatives, "phone_share": phone_share,
+                                   "phone_profile": phone_profile,
                                    **generator_sources()})
     for shard in out_dir.glob(".labels-*.jsonl"):
         shard.unlink()

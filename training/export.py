@@ -37,6 +37,7 @@ from training.packages import open_verified, verified_package
 from training.refiner import REFINER_KERAS_FILE, CropConfig, load_crops
 
 KERAS_FILE = "model.keras"
+CARD_FINDER_FILE = "card_finder.tflite"
 # float32 LiteRT and Keras run the same arithmetic in a different order (fused batch norm,
 # other kernels): they differ by float rounding, ~1e-5 of the output. 0.05 px at the 400-px
 # scale is 40x the 1.2e-3 px that rounding can explain yet 40x below the 2-px target, so
@@ -260,18 +261,25 @@ def finish_package(package_dir: Path, card: dict, test_dir: str | Path, report: 
 
 
 def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, version: str,
-           val_dir: str | Path | None = None, report: tuple = (), why: str = "") -> Path:
+           val_dir: str | Path | None = None, report: tuple = (), why: str = "",
+           card_finder_run: str | Path | None = None, policy: dict | None = None) -> Path:
     """The networks of an exported `package`, byte for byte, in a new package whose card is
     measured again as this code serves them: for a change in serving alone (a check, the
     search), after which the export-time figures no longer tell what the function answers.
     The refusal threshold stays the card's (chosen at export, on validation); its validation
     figures as served, the held-out metrics and those of the `report` folders are measured
-    again. Returns out_dir/package/model.tar.gz."""
+    again. `card_finder_run`: a card finder's run folder, added to the package (its parity
+    checked on `val_dir`); `policy`: cascade rules that replace the card's (CascadePolicy).
+    Returns out_dir/package/model.tar.gz."""
     package, out_dir, test_dir = Path(package), Path(out_dir), Path(test_dir)
     if not package.is_file():
         raise ValueError(f"{package} is not a model.tar.gz")
     if not version:
         raise ValueError("a re-measured package needs a version of its own")
+    if card_finder_run is not None and not (Path(card_finder_run) / KERAS_FILE).exists():
+        raise ValueError(f"{card_finder_run} has no {KERAS_FILE}: train the card finder first")
+    if policy:  # its names and values checked before anything is written
+        CascadePolicy.from_card({"cascade_policy": policy})
     package_dir = out_dir / "package"
     if package_dir.exists():
         shutil.rmtree(package_dir)
@@ -281,6 +289,14 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
         raise ValueError(f"{package} is version {version} already: give the new card its own")
     earlier, threshold = card, card.get("confidence_threshold")
     card = {**card, "version": version}
+    if card_finder_run is not None:
+        if val_dir is None:
+            raise ValueError("a card finder needs val_dir: its parity is checked there")
+        card.update(_card_finder_entries(Path(card_finder_run), package_dir, Path(val_dir)))
+        card["name"] = card.get("name", "") + ", with a card finder"
+    if policy:
+        card["cascade_policy"] = CascadePolicy.from_card({"cascade_policy": {
+            **CascadePolicy.from_card(card).to_card(), **policy}}).to_card()
     if threshold is not None:
         if val_dir is None:
             raise ValueError("a package with a refusal threshold needs val_dir: its "
@@ -293,6 +309,41 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
                              "created": earlier.get("created"),
                              "git_commit": earlier.get("git_commit"), "why": why}
     return finish_package(package_dir, card, test_dir, report, out_dir)
+
+
+def _card_finder_entries(run: Path, package_dir: Path, val_dir: Path,
+                         parity_photos: int = 200) -> dict:
+    """card_finder.tflite from a finder run's model.keras, checked against it on validation
+    canvases, and what the card says of it."""
+    from certcorners.card_finder import OUTPUT_SIZE
+
+    from training.finder import load_finder_arrays
+
+    if not (run / KERAS_FILE).exists():
+        raise ValueError(f"{run} has no {KERAS_FILE}: train the card finder first")
+    model = keras.saving.load_model(run / KERAS_FILE, compile=False)
+    path = package_dir / CARD_FINDER_FILE
+    path.write_bytes(to_tflite(model))
+    inputs = unit_range(load_finder_arrays(val_dir)[0][:parity_photos])
+    keras_out = model.predict(inputs, batch_size=32, verbose=0)
+    network = _Network(path, [1, INPUT_SIZE, INPUT_SIZE, 1], 1)
+    lite_out = np.stack([network.run(x) for x in inputs])
+    box_dev = float(np.abs(lite_out - keras_out)[:, :4].max() * INPUT_SIZE)
+    logit_dev = float(np.abs(lite_out - keras_out)[:, 4].max())
+    if not (box_dev <= PARITY_TOLERANCE_PX and logit_dev <= 1e-3):
+        raise RuntimeError(f"LiteRT and Keras card finders disagree by {box_dev:.4f} px / "
+                           f"{logit_dev:.5f} logits: the export is wrong")
+    return {"card_finder_model": CARD_FINDER_FILE,
+            "card_finder_parameters": int(model.count_params()),
+            "card_finder_multiply_accumulates": multiply_accumulates(model),
+            "card_finder_output": {"shape": [1, OUTPUT_SIZE], "meaning":
+                                   "x0, y0, x1, y1 of the card's box as fractions of the "
+                                   "400-px input, then the logit that a card is there"},
+            "card_finder_training": _json_or_empty(run / "train_config.json"),
+            "card_finder_training_metrics": _json_or_empty(run / "train_metrics.json"),
+            "card_finder_parity": {"photos": int(len(inputs)),
+                                   "float32_max_px": round(box_dev, 5),
+                                   "float32_max_logit": round(logit_dev, 6)}}
 
 
 def _as_served(cascade: Predictor, val_dir: str | Path, threshold: float) -> dict:

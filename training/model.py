@@ -40,7 +40,10 @@ class ModelConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-def build_model(config: ModelConfig | None = None) -> keras.Model:
+def build_model(config: ModelConfig | None = None, outputs: int = 8,
+                name: str = "corner_regressor") -> keras.Model:
+    """The locator (8 outputs: the number's corners); the card finder is the same network
+    with its own head (training.finder)."""
     config = config or ModelConfig()
     inputs = keras.Input((config.input_size, config.input_size, 1), name="image")
     x = inputs
@@ -56,9 +59,9 @@ def build_model(config: ModelConfig | None = None) -> keras.Model:
     if config.dropout:
         x = layers.Dropout(config.dropout, name="dropout")(x)
     # Start every corner at the centre of the input rather than far outside it.
-    outputs = layers.Dense(8, bias_initializer=keras.initializers.Constant(0.5),
-                           name="corners")(x)
-    return keras.Model(inputs, outputs, name="corner_regressor")
+    head = layers.Dense(outputs, bias_initializer=keras.initializers.Constant(0.5),
+                        name="corners" if outputs == 8 else "head")(x)
+    return keras.Model(inputs, head, name=name)
 
 
 def strided_blocks(model: keras.Model) -> int:

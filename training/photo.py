@@ -45,7 +45,12 @@ SPEC = Profile("spec", (800, 2000), ASPECTS, (0.35, 0.90), False, 25, 1.5, (0.6,
 # it is not enlarged when it fills a 12 MP frame.
 PHONE = Profile("phone", (3000, 4032), (4 / 3, 16 / 9), (0.12, 0.90), True, 40, 2.5,
                 (0.3, 1.25), 14, (70, 95), 0.5, 28.0)
-PROFILES = {profile.name: profile for profile in (SPEC, PHONE)}
+# The phone's composition (small cards, steep, dark, half sideways) rendered at about the size
+# the card finder sees it (the 400-px view): ~15x fewer pixels, so ~15x faster to make. Blur
+# and print resolution are scaled down with the photo; every aspect of either envelope.
+PHONE_VIEW = Profile("phone-view", (560, 720), ASPECTS, (0.12, 0.90), True, 40, 0.6,
+                     (0.3, 1.25), 10, (70, 95), 0.5, 5.0)
+PROFILES = {profile.name: profile for profile in (SPEC, PHONE, PHONE_VIEW)}
 
 
 @dataclass
@@ -314,9 +319,9 @@ def synthetic_negative(seed: int, index: int, profile: Profile = SPEC) -> Photo:
                       profile=profile)
 
 
-def profile_of(seed: int, index: int, phone_share: float) -> Profile:
-    """Which profile the photo `index` of a dataset with `phone_share` phone photos has: drawn
-    from a stream of its own, so the spec's photos stay what they were."""
+def profile_of(seed: int, index: int, phone_share: float, phone: Profile = PHONE) -> Profile:
+    """Which profile the photo `index` of a dataset with `phone_share` photos of the `phone`
+    profile has: drawn from a stream of its own, so the spec's photos stay what they were."""
     if phone_share <= 0:
         return SPEC
-    return PHONE if np.random.default_rng([seed, index, 2]).random() < phone_share else SPEC
+    return phone if np.random.default_rng([seed, index, 2]).random() < phone_share else SPEC

@@ -4,11 +4,12 @@
 
 A recipe file (TOML) holds:
 - `data`, `runs`: the folders its datasets and runs go in;
-- `[[datasets]]`: name, count, negatives, seed, phone-share (`training generate`);
+- `[[datasets]]`: name, count, negatives, seed, phone-share, phone-profile
+  (`training generate`);
 - `[[fetch]]`: a package from git history (name, commit, path), unpacked for its model.keras;
-- `[[phases]]`: name, command (train, train-refiner or export) and that command's flags, with
-  `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`, an export `run`'s
-  `package/`;
+- `[[phases]]`: name, command (train, train-finder, train-refiner or export) and that
+  command's flags, with `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`,
+  an export `run`'s `package/`;
 - `[deliver]` (optional): where the last export's package, card, histories, evaluations and
   the run's log are copied (the committed reference).
 
@@ -28,9 +29,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMMANDS = ("train", "train-refiner", "export")
+COMMANDS = ("train", "train-finder", "train-refiner", "export")
 RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
-DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share"}
+DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share", "phone-profile"}
 FETCH_KEYS = {"name", "commit", "path"}
 
 
@@ -120,7 +121,8 @@ def load(path: str | Path) -> Recipe:
                                  "--count", str(entry["count"]),
                                  "--negatives", str(entry.get("negatives", 0)),
                                  "--seed", str(entry.get("seed", 1)),
-                                 "--phone-share", str(entry.get("phone-share", 0.0))],
+                                 "--phone-share", str(entry.get("phone-share", 0.0)),
+                                 "--phone-profile", str(entry.get("phone-profile", "phone"))],
                           out / "labels.jsonl"))
     for entry in spec.get("fetch", []):
         name = named(entry, "fetch")

@@ -152,11 +152,13 @@ def open_package(archive: Path, folder: Path) -> dict:
 
 
 def predictor_for(folder: Path, card: dict, num_threads: int | None = None) -> Predictor:
-    """The cascade a verified package describes: stage 1, and the refiner if it has one."""
-    refiner = card.get("refiner_model")
+    """The cascade a verified package describes: stage 1, and the refiner and the card
+    finder where it has them."""
+    refiner, finder = card.get("refiner_model"), card.get("card_finder_model")
     return Predictor(folder / card.get("serving_model", "model.tflite"), num_threads,
                      refiner_path=folder / refiner if refiner else None,
-                     policy=CascadePolicy.from_card(card))
+                     policy=CascadePolicy.from_card(card),
+                     card_finder_path=folder / finder if finder else None)
 
 
 def _safe_extract(archive: Path, folder: Path) -> None:
@@ -190,7 +192,7 @@ def _verify_files(folder: Path) -> dict:
         files = card["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelUnavailable("the model archive has no valid model card") from exc
-    for role in ("serving_model", "refiner_model"):
+    for role in ("serving_model", "refiner_model", "card_finder_model"):
         name = card.get(role, "model.tflite" if role == "serving_model" else None)
         if name is not None and name not in files:
             raise ModelUnavailable(f"the model card does not list its {role} {name}")

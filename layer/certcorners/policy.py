@@ -30,12 +30,21 @@ class CascadePolicy:
     # first pass is less sure than the floor is dropped there.
     search_agreement: int = 3
     search_first_pass_floor: float = 0.5
+    # With a card finder in the package, a refused first look goes to it instead of the
+    # second look, search and scan above: below this presence there is no card and the
+    # photo is refused at once; otherwise stage 1 looks again at a square of card_margin
+    # times the card box's longer side, cut around it (then at that view turned).
+    card_presence: float = 0.5
+    card_margin: float = 1.5
 
     def __post_init__(self):
         if self.refine_passes < 1 or self.search_agreement < 1:
             raise ValueError(f"a cascade policy needs at least one pass and one answer: {self}")
         if not set(self.second_look_turns) <= {1, 2, 3}:
             raise ValueError(f"second_look_turns are quarter turns 1-3: {self}")
+        if not 0.0 <= self.card_presence <= 1.0 or not self.card_margin >= 1.0:
+            raise ValueError(f"card_presence is a probability and card_margin at least 1: "
+                             f"{self}")
 
     @classmethod
     def from_card(cls, card: dict) -> CascadePolicy:

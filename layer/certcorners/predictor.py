@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from certcorners import refine
+from certcorners import card_finder, refine
 from certcorners.policy import CascadePolicy
 from certcorners.preprocessing import (
     DEFAULT_MAX_PIXELS,
@@ -44,6 +44,8 @@ class Prediction:
     turns: int = 0  # quarter turns of the locator's view the answer came from (0: as is)
     searched: bool = False  # found by the search around the looks' quads
     scanned: bool = False  # found by the scan over the whole photo
+    card: card_finder.CardFound | None = None  # the card finder's answer, where it ran
+    cut: bool = False  # found in the view cut around the card
 
 
 class _Network:
@@ -74,11 +76,14 @@ class _Network:
 class Predictor:
     def __init__(self, model_path: str | Path, num_threads: int | None = None,
                  refiner_path: str | Path | None = None,
-                 policy: CascadePolicy | None = None):
+                 policy: CascadePolicy | None = None,
+                 card_finder_path: str | Path | None = None):
         threads = num_threads or os.cpu_count() or 1
         self.locator = _Network(model_path, [1, INPUT_SIZE, INPUT_SIZE, 1], threads)
         self.refiner = None if refiner_path is None else _Network(
             refiner_path, [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], threads)
+        self.card_finder = None if card_finder_path is None else _Network(
+            card_finder_path, [1, INPUT_SIZE, INPUT_SIZE, 1], threads)
         self.policy = policy or CascadePolicy()
 
     @property
@@ -89,13 +94,17 @@ class Predictor:
         """Stage 1 alone: [400, 400, 1] float32 in [0, 1] -> its 8 outputs."""
         return self.locator.run(model_input)
 
-    def locate(self, decoded: Decoded, turns: int = 0,
-               canvas: np.ndarray | None = None) -> np.ndarray:
+    def locate(self, decoded: Decoded, turns: int = 0, canvas: np.ndarray | None = None,
+               view: card_finder.CutView | None = None) -> np.ndarray:
         """Stage 1's corners (4, 2) in photo pixels, from its view of the letterboxed photo
-        turned `turns` quarter turns anticlockwise (`canvas`: that photo, if made already)."""
-        canvas = self.canvas(decoded) if canvas is None else canvas
-        output = self.run(np.ascontiguousarray(np.rot90(canvas, turns)))
-        return output_to_corners(_unturned(output, turns), decoded.letterbox)
+        (or of the cut `view` of it) turned `turns` quarter turns anticlockwise (`canvas`:
+        that view, if made already)."""
+        if canvas is None:
+            canvas = self.canvas(decoded) if view is None else view.canvas(decoded)
+        output = _unturned(self.run(np.ascontiguousarray(np.rot90(canvas, turns))), turns)
+        if view is None:
+            return output_to_corners(output, decoded.letterbox)
+        return view.to_photo(output.reshape(4, 2) * INPUT_SIZE)
 
     @staticmethod
     def canvas(decoded: Decoded) -> np.ndarray:
@@ -151,8 +160,13 @@ class Predictor:
         if (threshold is not None and confidence >= threshold and not stood
                 and not self._stands_by(decoded, corners, threshold)):
             confidence = 0.0
-        turns, searched, scanned = 0, False, False
-        if threshold is not None and confidence < threshold:
+        turns, searched, scanned, card, cut = 0, False, False, None, False
+        if threshold is not None and confidence < threshold and self.card_finder is not None:
+            card, second = self._card_look(decoded, canvas, threshold)
+            cut = second is not None
+            if second is not None:
+                corners, confidence, turns = second
+        elif threshold is not None and confidence < threshold:
             looks = {0: located}
             second = self._second_look(decoded, canvas, threshold, looks)
             if second is None:
@@ -164,7 +178,30 @@ class Predictor:
             if second is not None:
                 corners, confidence, turns = second
         return Prediction(corners, decoded.letterbox, confidence, located, turns, searched,
-                          scanned)
+                          scanned, card, cut)
+
+    def find_card(self, decoded: Decoded, canvas: np.ndarray) -> card_finder.CardFound:
+        """The card finder's box (photo pixels) and how sure it is that a card is there."""
+        return card_finder.read(self.card_finder.run(canvas), decoded.letterbox)
+
+    def _card_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float
+                   ) -> tuple[card_finder.CardFound, tuple[np.ndarray, float, int] | None]:
+        """A refused first look, with a card finder: no card, no answer. Otherwise stage 1
+        looks at the view cut around the card, then at that view turned (the policy's
+        second look); the answer must stand or agree as on the whole photo."""
+        card = self.find_card(decoded, canvas)
+        if card.presence < self.policy.card_presence:
+            return card, None
+        letterbox = decoded.letterbox
+        view = card_finder.cut_around(card.box, self.policy.card_margin, letterbox.width,
+                                      letterbox.height)
+        view_canvas = view.canvas(decoded)
+        located = self.locate(decoded, canvas=view_canvas, view=view)
+        corners, confidence, stood = self._passes(decoded, located, threshold)
+        if confidence >= threshold and (stood or self._stands_by(decoded, corners,
+                                                                 threshold)):
+            return card, (corners, confidence, 0)
+        return card, self._second_look(decoded, view_canvas, threshold, {0: located}, view)
 
     def _stands_by(self, decoded: Decoded, corners: np.ndarray, threshold: float) -> bool:
         """Whether one more pass from an accepted answer accepts it again within the policy's
@@ -174,12 +211,14 @@ class Predictor:
             decoded, again.corners, corners) <= self.policy.agreement_px)
 
     def _second_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float,
-                     looks: dict[int, np.ndarray]) -> tuple[np.ndarray, float, int] | None:
-        """Two turned views that the refiner accepts and that agree: the surer one's answer.
-        Each view's quad is added to `looks` (quarter turns -> stage 1's corners)."""
+                     looks: dict[int, np.ndarray], view: card_finder.CutView | None = None
+                     ) -> tuple[np.ndarray, float, int] | None:
+        """Two turned views (of the photo, or of the cut `view`) that the refiner accepts
+        and that agree: the surer one's answer. Each view's quad is added to `looks`
+        (quarter turns -> stage 1's corners)."""
         agreed = _Agreement(decoded, 2, self.policy.agreement_px)
         for turns in self.policy.second_look_turns:
-            looks[turns] = self.locate(decoded, turns, canvas)
+            looks[turns] = self.locate(decoded, turns, canvas, view)
             answer = agreed.add(*self.cascade(decoded, looks[turns], threshold), turns,
                                 threshold)
             if answer is not None:

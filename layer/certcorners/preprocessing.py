@@ -199,14 +199,25 @@ def _draft_request(width: int, height: int, min_side: int) -> tuple[int, int]:
     return max(1, width // reduction), max(1, height // reduction)
 
 
-def scaled_upright(decoded: Decoded) -> Image.Image:
-    """The decoded photo upright at its letterboxed size (scaled_width x scaled_height)."""
-    letterbox = decoded.letterbox
+def scaled_upright(decoded: Decoded, region: tuple[float, float, float, float] | None = None,
+                   letterbox: Letterbox | None = None) -> Image.Image:
+    """The decoded photo upright at its letterboxed size (scaled_width x scaled_height); or
+    the `region` of it (x0, y0, x1, y1 in displayed photo pixels, inside the photo) at the
+    size of its own `letterbox`."""
+    letterbox = letterbox or decoded.letterbox
     target = (letterbox.scaled_width, letterbox.scaled_height)
     if decoded.orientation in _SWAPPING_ORIENTATIONS:
         target = target[::-1]
     r = decoded.reduction
-    box = (0.0, 0.0, decoded.stored_width / r, decoded.stored_height / r)
+    if region is None:
+        box = (0.0, 0.0, decoded.stored_width / r, decoded.stored_height / r)
+    else:  # flips and quarter turns keep an axis-aligned box axis-aligned
+        x0, y0, x1, y1 = region
+        ends = decoded.to_pixels(np.array([[x0, y0], [x1, y1]]))
+        low, high = ends.min(axis=0), ends.max(axis=0)
+        size = np.array(decoded.stored.size, dtype=np.float64)
+        low, high = np.clip(low, 0, size), np.clip(high, 0, size)
+        box = (float(low[0]), float(low[1]), float(high[0]), float(high[1]))
     scaled = decoded.stored.resize(target, Image.Resampling.BILINEAR, box=box)
     if decoded.orientation in _UPRIGHT:
         scaled = scaled.transpose(_UPRIGHT[decoded.orientation])

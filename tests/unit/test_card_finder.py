@@ -1,0 +1,76 @@
+"""The card finder's geometry: its outputs in photo pixels, and the view cut around a card
+mapping back onto the photo in every EXIF orientation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from certcorners.card_finder import box_target, cut_around, read
+from certcorners.policy import CascadePolicy
+from certcorners.preprocessing import INPUT_SIZE, Letterbox, decode
+from PIL import Image, ImageDraw
+
+from tests.conftest import jpeg_bytes
+
+# EXIF orientation -> the transpose that stores a displayed photo so a viewer undoes it.
+_STORED = {1: None, 3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90,
+           8: Image.Transpose.ROTATE_270}
+
+
+def _photo_with_a_dot(size, dot, orientation: int) -> bytes:
+    """A dark photo, displayed `size`, with one bright 16 x 16 px square centred on `dot`,
+    stored turned with that EXIF orientation."""
+    image = Image.new("RGB", size, (20, 20, 20))
+    x, y = dot
+    ImageDraw.Draw(image).rectangle((x - 8, y - 8, x + 7, y + 7), fill=(255, 255, 255))
+    if _STORED[orientation] is None:
+        return jpeg_bytes(image, 95)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return jpeg_bytes(image.transpose(_STORED[orientation]), 95, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_a_cut_view_s_pixels_map_back_onto_the_photo(orientation):
+    size, dot = (4000, 3000), (3100.0, 700.0)
+    decoded = decode(_photo_with_a_dot(size, dot, orientation))
+    assert (decoded.letterbox.width, decoded.letterbox.height) == size
+    view = cut_around(np.array([2800.0, 400.0, 3400.0, 900.0]), 1.5, *size)
+    canvas = view.canvas(decoded)[..., 0]
+    assert canvas.shape == (INPUT_SIZE, INPUT_SIZE)
+    ys, xs = np.nonzero(canvas > canvas.max() / 2)
+    found = view.to_photo(np.array([xs.mean() + 0.5, ys.mean() + 0.5]))
+    # One view pixel here is 900 / 400 photo px.
+    assert np.abs(found - dot).max() < 2.25
+    # On the whole photo's canvas the same dot is ~4x smaller: the cut magnifies.
+    assert view.letterbox.scaled_width > 4 * decoded.letterbox.scaled_width * 600 / 4000
+
+
+def test_a_cut_is_square_around_the_box_inside_the_photo_and_never_tiny():
+    view = cut_around(np.array([100.0, 100.0, 500.0, 300.0]), 1.5, 2000, 1500)
+    x0, y0, x1, y1 = view.region
+    assert (x0, y0) == (0.0, 0.0)  # 600 px square around (300, 200), clipped at the edge
+    assert (x1, y1) == (pytest.approx(600), pytest.approx(500))
+    tiny = cut_around(np.array([2000.0, 1500.0, 2010.0, 1505.0]), 1.5, 4000, 3000)
+    assert tiny.region[2] - tiny.region[0] == pytest.approx(800)  # a fifth of 4000
+
+
+def test_the_finder_s_outputs_read_as_a_box_in_photo_pixels_and_a_probability():
+    letterbox = Letterbox.for_size(1600, 1200)
+    card = np.array([[200.0, 300.0], [900.0, 250.0], [950.0, 700.0], [180.0, 760.0]])
+    target = box_target(card, letterbox)
+    assert target[4] == 1.0
+    found = read(np.array([*target[:4], 0.0]), letterbox)
+    np.testing.assert_allclose(found.box, [180, 250, 950, 760], atol=1e-6)
+    assert found.presence == pytest.approx(0.5)
+    assert read(np.array([*target[:4], -8.0]), letterbox).presence < 1e-3
+    np.testing.assert_array_equal(box_target(None, letterbox), np.zeros(5))
+
+
+def test_the_card_rules_are_checked_where_the_card_is_read():
+    with pytest.raises(ValueError, match="card_margin"):
+        CascadePolicy(card_margin=0.5)
+    with pytest.raises(ValueError, match="card_presence"):
+        CascadePolicy(card_presence=1.5)
+    policy = CascadePolicy.from_card({"cascade_policy": {"card_presence": 0.2}})
+    assert policy.card_presence == 0.2 and policy.card_margin == 1.5
