@@ -99,13 +99,16 @@ lock: .venv-uv/.installed  ## re-lock every environment from its requirements*.t
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .
 
+# Both cores: pytest-xdist gives each worker whole test files (their module fixtures train once).
+PYTEST := $(PY) -m pytest -n auto --dist loadfile
+
 test: setup build browser-debs  ## the whole test suite (what CI runs)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PYTEST)
 
 test-fast: setup  ## unit, handler and template tests: no training, no layer build (~1 min)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -m "not training and not build"
+	$(PYTEST) -m "not training and not build"
 
 $(BUILD_STAMP): template.yaml layer/Makefile layer/requirements.lock $(wildcard layer/certcorners/*.py) $(wildcard function/*.py) | .venv-sam/.installed
 	$(SAM) build
@@ -164,7 +167,7 @@ browser-debs:  ## Debian's Chromium and ChromeDriver, for the local page's brows
 recipe: setup training-debs  ## run a training recipe, resuming: make recipe RECIPE=training/recipes/<name>.toml
 	$(PY) -m training run $(RECIPE)
 
-reference-model: setup training-debs  ## rebuild the committed package by its recipe (training/recipes/reference.toml; ~70 min on 2 cores with its data, from its steps' earlier times; resumes)
+reference-model: setup training-debs  ## rebuild the committed package by its recipe (training/recipes/reference.toml; ~140 min on 2 cores with its data; resumes)
 	$(PY) -m training run training/recipes/reference.toml
 
 reference-card: setup  ## the committed package's networks as they are, with a card measured as served now (REFERENCE_VERSION=<its version> CARD_WHY=<what changed in serving>)

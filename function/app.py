@@ -116,6 +116,7 @@ def corners() -> dict:
                                         "turns": prediction.turns,
                                         "searched": prediction.searched,
                                         "scanned": prediction.scanned,
+                                        "card_view": prediction.cut,
                                         **body["timing_ms"]})
     return body
 

@@ -1,5 +1,6 @@
-"""python -m training <step> ...: generate, augment, train, train-refiner, evaluate, export,
-recard, publish, demo, and run (a recipe: training/recipes/*.toml)."""
+"""python -m training <step> ...: generate, bench-data, augment, train, train-finder,
+train-refiner, evaluate, export, recard, publish, demo, and run (a recipe:
+training/recipes/*.toml)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,12 @@ def parser() -> argparse.ArgumentParser:
                         "same composition at ~640 px (fast; what the card finder trains on)")
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes (default: all cores)")
+
+    p = steps.add_parser("bench-data", help="training examples a second, one core: phone "
+                         "photos at 12 MP against the same composition at ~640 px",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--count", type=_positive, default=20, help="photos of each a round")
+    p.add_argument("--rounds", type=_positive, default=3, help="rounds, profiles alternating")
 
     p = steps.add_parser("augment", help="augmented copies of your own labelled photos",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -204,6 +211,12 @@ def _run(args) -> int:
 
         print(f"wrote {generate(args.out, args.count, args.seed, args.workers, args.negatives,
                                 args.phone_share, args.phone_profile)}")
+    elif args.step == "bench-data":
+        import json
+
+        from training.bench import bench_data
+
+        print(json.dumps(bench_data(args.count, args.rounds), indent=2))
     elif args.step == "augment":
         from training.dataset import augment
 

@@ -85,7 +85,7 @@ def run_folder(predictor: Predictor, folder: str | Path,
         records.append({"example": example, "located": prediction.located,
                         "corners": prediction.corners, "confidence": prediction.confidence,
                         "turns": prediction.turns, "searched": prediction.searched,
-                        "scanned": prediction.scanned})
+                        "scanned": prediction.scanned, "cut": prediction.cut})
     return records
 
 
@@ -227,10 +227,11 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
                 for r in sorted(negatives, key=lambda r: -r["confidence"])
                 if r["confidence"] >= threshold]
         metrics["answers_from_second_look"] = sum(
-            r.get("turns", 0) != 0 and not r.get("searched") and r["confidence"] >= threshold
-            for r in records)
+            r.get("turns", 0) != 0 and not r.get("searched") and not r.get("cut")
+            and r["confidence"] >= threshold for r in records)
         for key, found_by in (("answers_from_search", "searched"),
-                              ("answers_from_scan", "scanned")):
+                              ("answers_from_scan", "scanned"),
+                              ("answers_from_card_view", "cut")):
             metrics[key] = sum(bool(r.get(found_by)) and r["confidence"] >= threshold
                                for r in records)
     return metrics

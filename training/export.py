@@ -352,7 +352,7 @@ def _as_served(cascade: Predictor, val_dir: str | Path, threshold: float) -> dic
     served = summarize(run_folder(cascade, val_dir, threshold), threshold)
     return {key: served.get(key) for key in (
         "positives_refused_share", "negatives_refused_share", "answers_from_second_look",
-        "answers_from_search", "answers_from_scan")}
+        "answers_from_search", "answers_from_scan", "answers_from_card_view")}
 
 
 def _evaluations(package_dir: Path, test_dir: Path, report: tuple, out_dir: Path,

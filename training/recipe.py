@@ -7,11 +7,11 @@ A recipe file (TOML) holds:
 - `[[datasets]]`: name, count, negatives, seed, phone-share, phone-profile
   (`training generate`);
 - `[[fetch]]`: a package from git history (name, commit, path), unpacked for its model.keras;
-- `[[phases]]`: name, command (train, train-finder, train-refiner or export) and that
-  command's flags, with `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`,
-  an export `run`'s `package/`;
-- `[deliver]` (optional): where the last export's package, card, histories, evaluations and
-  the run's log are copied (the committed reference).
+- `[[phases]]`: name, command (train, train-finder, train-refiner, export or recard) and
+  that command's flags, with `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`,
+  an export `run`'s or a recard `out`'s `package/`;
+- `[deliver]` (optional): where the last export's (or recard's) package, card, histories,
+  evaluations and the run's log are copied (the committed reference).
 
 Running it again resumes: a dataset with its labels.jsonl, a fetch with its model, a training
 phase with its model.keras, an export with its package are skipped. Each step's command and
@@ -29,7 +29,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMMANDS = ("train", "train-finder", "train-refiner", "export")
+COMMANDS = ("train", "train-finder", "train-refiner", "export", "recard")
 RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
 DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share", "phone-profile"}
 FETCH_KEYS = {"name", "commit", "path"}
@@ -76,6 +76,10 @@ def _flags(table: dict, where: str, values: dict[str, str]) -> list[str]:
             for text in texts:
                 if Path(text).exists():
                     flags += ["--report", text]
+            continue
+        if key == "policy":  # one cascade rule a flag
+            for text in texts:
+                flags += ["--policy", text]
             continue
         flags += [f"--{key}", *texts]
     return flags
@@ -138,10 +142,11 @@ def load(path: str | Path) -> Recipe:
         if command not in COMMANDS:
             raise ValueError(f"{path}: phase {name}: command must be one of {COMMANDS}")
         flags = {k: v for k, v in entry.items() if k not in ("name", "command")}
-        if command == "export":
-            if not isinstance(flags.get("run"), str):
-                raise ValueError(f"{path}: phase {name}: an export needs `run`, its folder")
-            exported = Path(flags["run"].format(**values))
+        if command in ("export", "recard"):
+            folder = "run" if command == "export" else "out"
+            if not isinstance(flags.get(folder), str):
+                raise ValueError(f"{path}: phase {name}: {command} needs `{folder}`, its folder")
+            exported = Path(flags[folder].format(**values))
             done = exported / "package" / "model.tar.gz"
             argv = _flags(flags, f"{path}: phase {name}", values)
         else:

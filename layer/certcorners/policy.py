@@ -31,9 +31,10 @@ class CascadePolicy:
     search_agreement: int = 3
     search_first_pass_floor: float = 0.5
     # With a card finder in the package, a refused first look goes to it instead of the
-    # second look, search and scan above: below this presence there is no card and the
-    # photo is refused at once; otherwise stage 1 looks again at a square of card_margin
-    # times the card box's longer side, cut around it (then at that view turned).
+    # second look on the whole photo and the scan: below this presence there is no card and
+    # the photo is refused at once; otherwise stage 1 looks again at a square of card_margin
+    # times the card box's longer side, cut around it, then at that view turned (the second
+    # look's turns), and last the search runs around every look's quad.
     card_presence: float = 0.5
     card_margin: float = 1.5
 

@@ -162,12 +162,16 @@ class Predictor:
             confidence = 0.0
         turns, searched, scanned, card, cut = 0, False, False, None, False
         if threshold is not None and confidence < threshold and self.card_finder is not None:
-            card, second = self._card_look(decoded, canvas, threshold)
+            looks = [(0, located)]
+            card, second = self._card_look(decoded, canvas, threshold, looks)
             cut = second is not None
+            if second is None and card.presence >= self.policy.card_presence:
+                second = self._search(decoded, looks, threshold)
+                searched = second is not None
             if second is not None:
                 corners, confidence, turns = second
         elif threshold is not None and confidence < threshold:
-            looks = {0: located}
+            looks = [(0, located)]
             second = self._second_look(decoded, canvas, threshold, looks)
             if second is None:
                 second = self._search(decoded, looks, threshold)
@@ -184,11 +188,13 @@ class Predictor:
         """The card finder's box (photo pixels) and how sure it is that a card is there."""
         return card_finder.read(self.card_finder.run(canvas), decoded.letterbox)
 
-    def _card_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float
+    def _card_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float,
+                   looks: list[tuple[int, np.ndarray]]
                    ) -> tuple[card_finder.CardFound, tuple[np.ndarray, float, int] | None]:
         """A refused first look, with a card finder: no card, no answer. Otherwise stage 1
         looks at the view cut around the card, then at that view turned (the policy's
-        second look); the answer must stand or agree as on the whole photo."""
+        second look); the answer must stand or agree as on the whole photo. Each look's
+        (quarter turns, quad) is added to `looks`."""
         card = self.find_card(decoded, canvas)
         if card.presence < self.policy.card_presence:
             return card, None
@@ -197,11 +203,12 @@ class Predictor:
                                       letterbox.height)
         view_canvas = view.canvas(decoded)
         located = self.locate(decoded, canvas=view_canvas, view=view)
+        looks.append((0, located))
         corners, confidence, stood = self._passes(decoded, located, threshold)
         if confidence >= threshold and (stood or self._stands_by(decoded, corners,
                                                                  threshold)):
             return card, (corners, confidence, 0)
-        return card, self._second_look(decoded, view_canvas, threshold, {0: located}, view)
+        return card, self._second_look(decoded, view_canvas, threshold, looks, view)
 
     def _stands_by(self, decoded: Decoded, corners: np.ndarray, threshold: float) -> bool:
         """Whether one more pass from an accepted answer accepts it again within the policy's
@@ -211,37 +218,40 @@ class Predictor:
             decoded, again.corners, corners) <= self.policy.agreement_px)
 
     def _second_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float,
-                     looks: dict[int, np.ndarray], view: card_finder.CutView | None = None
+                     looks: list[tuple[int, np.ndarray]],
+                     view: card_finder.CutView | None = None
                      ) -> tuple[np.ndarray, float, int] | None:
         """Two turned views (of the photo, or of the cut `view`) that the refiner accepts
-        and that agree: the surer one's answer. Each view's quad is added to `looks`
-        (quarter turns -> stage 1's corners)."""
+        and that agree: the surer one's answer. Each view's (quarter turns, stage 1's
+        corners) is added to `looks`."""
         agreed = _Agreement(decoded, 2, self.policy.agreement_px)
         for turns in self.policy.second_look_turns:
-            looks[turns] = self.locate(decoded, turns, canvas, view)
-            answer = agreed.add(*self.cascade(decoded, looks[turns], threshold), turns,
+            located = self.locate(decoded, turns, canvas, view)
+            looks.append((turns, located))
+            answer = agreed.add(*self.cascade(decoded, located, threshold), turns,
                                 threshold)
             if answer is not None:
                 return answer
         return None
 
-    def _search(self, decoded: Decoded, looks: dict[int, np.ndarray],
+    def _search(self, decoded: Decoded, looks: list[tuple[int, np.ndarray]],
                 threshold: float) -> tuple[np.ndarray, float, int] | None:
         """The policy's search_agreement accepted answers that agree, from guesses around the
         looks' quads
         (refine.neighbours): the surest one's answer."""
         scale = px_per_400(decoded)
-        return self._agreeing(decoded, ((guess, turns) for turns, located in looks.items()
+        return self._agreeing(decoded, ((guess, turns) for turns, located in looks
                                         for guess in refine.neighbours(located, scale)),
                               threshold)
 
-    def _scan(self, decoded: Decoded, looks: dict[int, np.ndarray],
+    def _scan(self, decoded: Decoded, looks: list[tuple[int, np.ndarray]],
               threshold: float) -> tuple[np.ndarray, float, int] | None:
         """The policy's search_agreement accepted answers that agree, from a grid over the
         whole photo
         (refine.scan): the surest one's answer, named as found (turns 0)."""
         letterbox = decoded.letterbox
-        guesses = refine.scan(list(looks.values()), (letterbox.width, letterbox.height),
+        guesses = refine.scan([located for _, located in looks],
+                              (letterbox.width, letterbox.height),
                               px_per_400(decoded))
         return self._agreeing(decoded, ((guess, 0) for guess in guesses), threshold)
 

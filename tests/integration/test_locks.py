@@ -13,7 +13,8 @@ PAIRS = [("layer/requirements.txt", "layer/requirements.lock"),
          ("requirements-serve.txt", "requirements-serve.lock"),
          ("requirements-dev.txt", "requirements-dev.lock"),
          ("requirements-sam.txt", "requirements-sam.lock"),
-         ("requirements-checkov.txt", "requirements-checkov.lock")]
+         ("requirements-checkov.txt", "requirements-checkov.lock"),
+         ("requirements-uv.txt", "requirements-uv.lock")]
 
 
 def _pins(path, seen=None) -> dict[str, str]:
@@ -55,8 +56,16 @@ def test_the_lock_pins_every_requirement_at_its_version_with_hashes(requirements
 
 def test_the_makefiles_install_from_the_locks_with_hashes_required():
     makefile = (ROOT / "Makefile").read_text()
-    for _, lock in PAIRS[1:]:
-        assert f"-r {lock}" in makefile
+    # uv installs each venv's lock (the venv macro: -r $(2)); pip bootstraps uv from its own.
+    assert "--require-hashes --no-deps --python $(1)/bin/python -r $(2)" in makefile
+    for folder, lock in ((".venv", "requirements-dev.lock"), (".venv-serve",
+                                                             "requirements-serve.lock"),
+                         (".venv-sam", "requirements-sam.lock"),
+                         (".venv-checkov", "requirements-checkov.lock")):
+        assert f"{lock}" in makefile and (f"$(call venv,{folder},{lock}" in makefile or (
+            f"$(call venv,$(VENV),{lock}" in makefile and folder == ".venv") or (
+            f"$(call venv,$(SERVE_VENV),{lock}" in makefile and folder == ".venv-serve"))
+    assert ".venv-uv/bin/pip $(LOCKED_INSTALL) -r requirements-uv.lock" in makefile
     assert "--require-hashes" in makefile
     layer = (ROOT / "layer" / "Makefile").read_text()
     assert "--require-hashes" in layer and "-r requirements.lock" in layer

@@ -93,7 +93,7 @@ def test_a_missing_report_set_is_left_out_and_placeholders_are_filled(tmp_path):
     (lambda t: t.replace('name = "val"', 'name = "train"'), "used twice"),
     (lambda t: t.replace('data = "', 'dta = "'), "unknown keys"),
     (lambda t: t.replace('count = 4', 'count = "four"'), "count a whole number"),
-    (lambda t: t.replace('run = "{{runs}}/locator"\n', ''), "an export needs `run`"),
+    (lambda t: t.replace('run = "{{runs}}/locator"\n', ''), "export needs `run`"),
     (lambda t: t + '\n[[fetch]]\nname = "x"\ncommit = "abc"\n', "fetch x takes exactly"),
     (lambda t: t.replace("[[datasets]]", "[[datasets", 1), "not valid TOML"),
 ])
@@ -109,9 +109,15 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
     recipe = load(ROOT / "training" / "recipes" / "reference.toml")
     card = json.loads((ROOT / "training" / "reference" / "model_card.json").read_text())
     (export,) = [s for s in recipe.steps if s.name == "export"]
+    (recard,) = [s for s in recipe.steps if s.name == "card-finder"]
     flags = export.command
-    assert flags[flags.index("--version") + 1] == card["version"]
+    assert flags[flags.index("--version") + 1] == card["recarded_from"]["version"]
     assert flags[flags.index("--notes") + 1] == card["notes"]
     assert float(flags[flags.index("--threshold") + 1]) == card["confidence_threshold"]
+    flags = recard.command
+    assert flags[flags.index("--version") + 1] == card["version"]
+    assert flags[flags.index("--why") + 1] == card["recarded_from"]["why"]
+    assert flags[flags.index("--policy") + 1] == (
+        f"card_presence={card['cascade_policy']['card_presence']}")
     fetches = {s.name: s.command for s in recipe.steps if s.unpack is not None}
     assert fetches["locator-from"] == ["git", "show", "0d2da4a:training/reference/model.tar.gz"]

@@ -156,26 +156,26 @@ def test_a_turned_view_s_points_map_back_onto_the_locator_s_canvas(turns):
 
 
 def test_a_refused_first_look_is_answered_by_two_agreeing_turned_views(
-        reference_predictor, held_out_photos, monkeypatch):
+        predictor_without_card_finder, held_out_photos, monkeypatch):
     """The locator's typical miss, simulated: its upright view lands away from the number
     (turned views look as they are). Refused as it stands, found by the second look."""
     threshold = 0.9998
-    real_locate = reference_predictor.locate
+    real_locate = predictor_without_card_finder.locate
 
-    def upright_view_misses(decoded, turns=0, canvas=None):
-        located = real_locate(decoded, turns, canvas)
+    def upright_view_misses(decoded, turns=0, canvas=None, view=None):
+        located = real_locate(decoded, turns, canvas, view)
         size = np.array([decoded.letterbox.width, decoded.letterbox.height])
         return located if turns else located + 0.3 * size * np.sign(0.5 * size - located[0])
 
-    monkeypatch.setattr(reference_predictor, "locate", upright_view_misses)
+    monkeypatch.setattr(predictor_without_card_finder, "locate", upright_view_misses)
     # A shifted view sometimes still lands within the refiner's reach of the number, which
     # then answers it: those are no miss, and the rest must be most of the photos.
-    missed = [photo for photo in held_out_photos if reference_predictor.predict_decoded(
+    missed = [photo for photo in held_out_photos if predictor_without_card_finder.predict_decoded(
         decode(photo.jpeg)).confidence < threshold]
     assert len(missed) >= 0.75 * len(held_out_photos), len(missed)
     found = 0
     for photo in missed:
-        second = reference_predictor.predict_decoded(decode(photo.jpeg), threshold)
+        second = predictor_without_card_finder.predict_decoded(decode(photo.jpeg), threshold)
         if second.confidence >= threshold and not second.searched:
             assert second.turns in (1, 2, 3)
             assert _worst_error(second.corners, photo) < 4
@@ -184,26 +184,26 @@ def test_a_refused_first_look_is_answered_by_two_agreeing_turned_views(
 
 
 def test_when_every_look_misses_the_search_around_them_finds_the_number(
-        reference_predictor, held_out_photos, monkeypatch):
+        predictor_without_card_finder, held_out_photos, monkeypatch):
     """The locator's other typical miss, simulated on every view: the quad shrunk to a third
     of the number and 0.9 of its width beside it. No look is accepted; the search is."""
     threshold = 0.9998
 
     shown = {}
 
-    def every_view_misses(decoded, turns=0, canvas=None):
+    def every_view_misses(decoded, turns=0, canvas=None, view=None):
         number = shown["photo"].corners
         centre, along = number.mean(axis=0), (number[1] - number[0] + number[2] - number[3]) / 2
         return centre + 0.9 * along + (number - centre) / 3
 
-    monkeypatch.setattr(reference_predictor, "locate", every_view_misses)
+    monkeypatch.setattr(predictor_without_card_finder, "locate", every_view_misses)
     found = 0
     for photo in held_out_photos:
         shown["photo"] = photo
         decoded = decode(photo.jpeg)
-        served = reference_predictor.predict_decoded(decoded, threshold)
+        served = predictor_without_card_finder.predict_decoded(decoded, threshold)
         if served.searched:
-            first_look = reference_predictor.cascade(decoded, every_view_misses(decoded),
+            first_look = predictor_without_card_finder.cascade(decoded, every_view_misses(decoded),
                                                      threshold)
             assert first_look[1] < threshold
             assert served.confidence >= threshold
@@ -213,44 +213,49 @@ def test_when_every_look_misses_the_search_around_them_finds_the_number(
 
 
 def test_when_every_look_lands_far_from_the_number_the_scan_of_the_photo_finds_it(
-        reference_predictor, held_out_photos, monkeypatch):
+        predictor_without_card_finder, held_out_photos, monkeypatch):
     """The locator's gross miss, simulated on every view: a number-shaped quad half the
     photo away from the number (beyond the search's reach). The scan over the photo finds it;
     the first look, the second and the search do not."""
     threshold = 0.9998
     shown = {}
 
-    monkeypatch.setattr(reference_predictor, "locate",
-                        lambda decoded, turns=0, canvas=None: _far_from_the_number(shown["photo"]))
+    monkeypatch.setattr(predictor_without_card_finder, "locate",
+                        lambda decoded, turns=0, canvas=None, view=None:
+                        _far_from_the_number(shown["photo"]))
     found = 0
     for photo in held_out_photos:
         shown["photo"] = photo
         decoded = decode(photo.jpeg)
-        served = reference_predictor.predict_decoded(decoded, threshold)
+        served = predictor_without_card_finder.predict_decoded(decoded, threshold)
         if served.confidence >= threshold:
             assert served.scanned and not served.searched
             assert _worst_error(served.corners, photo) < 4
             found += 1
             # Without the scan the same photo is refused.
-            assert reference_predictor.predict_decoded(decoded, threshold,
+            assert predictor_without_card_finder.predict_decoded(decoded, threshold,
                                                        scan=False).confidence < threshold
     assert found >= 0.75 * len(held_out_photos), found
 
 
-def test_the_function_scans_before_a_refusal_unless_told_not_to(handler, app_module,
-                                                                 held_out_photos, monkeypatch):
+def test_a_miss_on_the_whole_photo_is_found_in_the_view_cut_around_the_card(
+        handler, app_module, held_out_photos, monkeypatch):
+    """The locator's gross miss on the whole photo, every view of it (half the photo away
+    from the number): the served package's card finder boxes the card, and the locator's
+    look at the view cut around it answers. No scan runs."""
     photo = held_out_photos[0]
     event = _event_with(photo.jpeg, "image/jpeg")
     assert invoke(handler, event)[0] == 200  # loads the model
     predictor = app_module.store.get().predictor
-    far = _far_from_the_number(photo)
-    monkeypatch.setattr(predictor, "locate", lambda decoded, turns=0, canvas=None: far)
+    assert predictor.card_finder is not None
+    real_locate, far = predictor.locate, _far_from_the_number(photo)
+    monkeypatch.setattr(predictor, "locate", lambda decoded, turns=0, canvas=None, view=None:
+                        far if view is None else real_locate(decoded, turns, canvas, view))
     status, body = invoke(handler, event)
     assert status == 200, body
     assert _worst_error([[c["x"], c["y"]] for c in body["corners"].values()], photo) < 4
-    monkeypatch.setattr(app_module, "SCAN_WHOLE_PHOTO", False)
-    status, body = invoke(handler, event)
-    assert status == 422 and body["error"]["code"] == "certificate_not_found", body
+    prediction = predictor.predict_decoded(decode(photo.jpeg), 0.9998)
+    assert prediction.cut and not prediction.scanned and prediction.card.presence > 0.5
 
 
 def _first_look_passes(predictor, photos, threshold, monkeypatch) -> list[int]:

@@ -78,6 +78,8 @@ def child_cascade(threads: int, model_dir: str, photos: list[str], repeats: int)
         decoded = decode(Path(path).read_bytes())
         results[Path(path).stem] = _percentiles(
             _timed(lambda d=decoded: predictor.predict_decoded(d, threshold), repeats))
+        answer = predictor.predict_decoded(decoded, threshold).confidence
+        results[Path(path).stem]["answered"] = threshold is None or answer >= threshold
         results[Path(path).stem]["decode_p50"] = _percentiles(
             _timed(lambda p=path: decode(Path(p).read_bytes()), max(20, repeats // 5)))["p50"]
     return {"threads": threads, "photos": results, "peak_rss_mb": _peak_rss_mb()}
@@ -338,6 +340,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--handler-calls", type=int, default=500)
     parser.add_argument("--cold-runs", type=int, default=10)
     parser.add_argument("--accuracy-photos", type=int, default=200)
+    parser.add_argument("--cascade-photos", type=Path, default=None,
+                        help="only the cascade, 1 thread, on each photo of this folder, side "
+                             "by side with --baseline: answers' and refusals' medians")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="an earlier model.tar.gz: its locator and cascade (1 thread) run "
                              "in turns with the committed package's, for side-by-side ratios")
@@ -351,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(args) -> int:
     from certcorners_tools import local
+
+    if args.cascade_photos is not None:
+        return cascade_photos(args)
 
     setup = prepare(WORK)
     model_dir, inputs = setup["model_dir"], setup["inputs"]
@@ -454,6 +462,41 @@ def side_by_side(baseline: Path, setup: dict, repeats: int) -> dict:
     return {"versions": versions, "rounds": BASELINE_ROUNDS, "p50_ms": medians,
             "baseline_over_committed": {k: round(medians["baseline"][k] / v, 2)
                                         for k, v in medians["committed"].items()}}
+
+
+def cascade_photos(args) -> int:
+    """The cascade alone (1 thread, photos decoded beforehand) on a folder's photos, the
+    committed package and --baseline in alternating fresh processes: the median over photos
+    of each photo's p50, for the photos each side answers and those it refuses."""
+    photos = sorted(str(p) for p in args.cascade_photos.iterdir()
+                    if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    if not photos:
+        raise SystemExit(f"{args.cascade_photos} holds no photo")
+    sides = {"committed": _extracted(PACKAGE, WORK / "model")}
+    if args.baseline:
+        sides["baseline"] = _extracted(args.baseline, WORK / "baseline-model")
+    report = {"command": f"python -m certcorners_tools.bench --cascade-photos "
+                         f"{args.cascade_photos} --repeats {args.repeats}"
+                         + (f" --baseline {args.baseline}" if args.baseline else ""),
+              "machine": _cpu(), "photos": len(photos), "sides": {}}
+    for side, model_dir in sides.items():
+        result = _run_child(["child", "cascade", json.dumps(
+            {"threads": 1, "model_dir": model_dir, "photos": photos,
+             "repeats": args.repeats})])["photos"]
+        answered = [r["p50"] for r in result.values() if r["answered"]]
+        refused = [r["p50"] for r in result.values() if not r["answered"]]
+        version = json.loads((Path(model_dir) / "model_card.json").read_text())["version"]
+        report["sides"][side] = {
+            "version": version, "answered": len(answered), "refused": len(refused),
+            "answer_p50_ms": round(statistics.median(answered), 2) if answered else None,
+            "refusal_p50_ms": round(statistics.median(refused), 2) if refused else None,
+            "decode_p50_ms": round(statistics.median(r["decode_p50"]
+                                                     for r in result.values()), 2)}
+        print(f"{side:>10} {version}: {report['sides'][side]}", flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.out}")
+    return 0
 
 
 def print_table(report: dict) -> None:
