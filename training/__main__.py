@@ -189,6 +189,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _run_options(args) -> dict:
+    """What every training step's options give its RunConfig (training.fit)."""
+    return {"train_dirs": tuple(str(p) for p in args.train), "val_dir": str(args.val),
+            "out_dir": str(args.out), "epochs": args.epochs, "batch_size": args.batch_size,
+            "learning_rate": args.learning_rate, "patience": args.patience, "seed": args.seed,
+            "init_from": str(args.init_from or "")}
+
+
 def _policy_rules(rules: list[str]) -> dict:
     """["card_presence=0.5", "second_look_turns=1,3"] -> {"card_presence": 0.5, ...}: numbers
     as numbers, comma lists as lists (the policy checks names and values)."""
@@ -225,11 +233,7 @@ def _run(args) -> int:
         from training.model import ModelConfig
         from training.train import TrainConfig, train
 
-        config = TrainConfig(train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
-                             out_dir=str(args.out), epochs=args.epochs,
-                             batch_size=args.batch_size, learning_rate=args.learning_rate,
-                             patience=args.patience, seed=args.seed,
-                             init_from=str(args.init_from or ""),
+        config = TrainConfig(**_run_options(args),
                              model=ModelConfig(strided_blocks=args.strided_blocks))
         for key, value in train(config).items():
             print(f"{key:>24}: {value}")
@@ -237,11 +241,7 @@ def _run(args) -> int:
         from training.finder import FinderConfig, train_finder
         from training.model import ModelConfig
 
-        config = FinderConfig(train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
-                              out_dir=str(args.out), epochs=args.epochs,
-                              batch_size=args.batch_size, learning_rate=args.learning_rate,
-                              patience=args.patience, seed=args.seed,
-                              init_from=str(args.init_from or ""),
+        config = FinderConfig(**_run_options(args),
                               model=ModelConfig(strided_blocks=args.strided_blocks))
         for key, value in train_finder(config).items():
             print(f"{key:>24}: {value}")
@@ -255,10 +255,7 @@ def _run(args) -> int:
         )
 
         config = RefinerTrainConfig(
-            train_dirs=tuple(str(p) for p in args.train), val_dir=str(args.val),
-            out_dir=str(args.out), epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, patience=args.patience, seed=args.seed,
-            init_from=str(args.init_from or ""), crops=CropConfig(
+            **_run_options(args), crops=CropConfig(
                 copies=args.copies, rectangles=args.rectangles,
                 errors=GuessErrors(shift=args.shift, wide_shift=args.wide_shift),
                 hard_negatives=args.hard_negatives,
