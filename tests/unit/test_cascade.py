@@ -312,3 +312,26 @@ def test_the_cascade_policy_comes_from_the_card_and_older_cards_keep_theirs():
         CascadePolicy(second_look_turns=(4,))
 
 
+
+
+def test_a_desk_without_a_card_is_refused_after_one_look_and_the_card_finder(
+        reference_predictor, monkeypatch):
+    """Counted through the served predictor: the desk photo's refusal runs the locator once,
+    the card finder once and the refiner's first passes, no cut view, search or scan."""
+    desk = (HELD_OUT / "desk-without-certificate.jpg").read_bytes()
+    calls = {"locator": 0, "card_finder": 0, "refiner": 0}
+    for name in calls:
+        network = getattr(reference_predictor, name)
+        real_run = network.run
+
+        def counted(array, name=name, real_run=real_run):
+            calls[name] += 1
+            return real_run(array)
+
+        monkeypatch.setattr(network, "run", counted)
+    prediction = reference_predictor.predict_decoded(decode(desk), 0.9998)
+    assert prediction.confidence < 0.9998
+    assert prediction.card.presence < reference_predictor.policy.card_presence
+    assert not (prediction.cut or prediction.searched or prediction.scanned)
+    assert calls["locator"] == 1 and calls["card_finder"] == 1
+    assert calls["refiner"] <= reference_predictor.policy.refine_passes + 1
