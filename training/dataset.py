@@ -3,7 +3,7 @@
 labels.jsonl, one photo a line (coordinates in displayed photo pixels, spec corner order):
   {"file": "000001.jpg", "width": 1600, "height": 1200,
    "corners": {"top_left": [x, y], "top_right": [x, y], "bottom_right": [x, y],
-               "bottom_left": [x, y]}}
+               "bottom_left": [x, y]}, "text": "BA-123XY"}
 A corner may also be written {"x": x, "y": y}; "corners": null marks a photo without a
 certificate (a negative). Other fields (font, exif_orientation, jpeg_quality, ...) are kept
 as the example's `meta` and used for breakdowns. LabelMe JSON files (one polygon of four
@@ -79,6 +79,8 @@ def _synthesise(args: tuple[Path, int, int, bool, float, str]) -> str:
         extra["card_corners"] = np.round(photo.flat_card_corners, 3).tolist()
     if photo.corners is None and photo.flat_corners is not None:  # a card, its number covered
         extra["covered_number"] = np.round(photo.flat_corners, 3).tolist()
+    # The number as printed (the spec's "Reading the number"); null where none can be read.
+    extra["text"] = photo.card.number_text if photo.corners is not None else None
     return label_line(name, photo.width, photo.height, photo.corners, **extra)
 
 

@@ -93,6 +93,25 @@ def test_empty_folder_is_reported(tmp_path):
         read_examples(tmp_path)
 
 
+def test_generated_labels_carry_the_number_as_printed_and_null_without_one(tmp_path):
+    import re
+
+    from training.card import DISTRICTS
+    from training.dataset import generate
+    from training.photo import synthetic_photo
+
+    folder = generate(tmp_path / "set", 3, seed=8, workers=1, negatives=3)
+    grammar = re.compile(rf"^({'|'.join(DISTRICTS)})[ -]?[0-9]{{3}}[A-Z]{{2}}$")
+    examples = read_examples(folder)
+    for example in examples:
+        if example.corners is None:
+            assert example.meta["text"] is None
+            continue
+        assert grammar.match(example.meta["text"]), example.meta["text"]
+        assert example.meta["text"] == synthetic_photo(8, int(example.path.stem)).card.number_text
+    assert sum(e.corners is None for e in examples) == 3
+
+
 def test_generated_labels_record_the_card_s_outline_around_its_number(synthetic_set):
     from certcorners.geometry import apply_homography, homography
 
