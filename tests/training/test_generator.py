@@ -123,7 +123,7 @@ def test_dataset_labels_match_the_photos(synthetic_set):
         assert image.size == (example.width, example.height)
         assert ink_contrast(image, example.corners) > 15
     record = json.loads((synthetic_set / "labels.jsonl").read_text().splitlines()[0])
-    assert set(record) == {"file", "width", "height", "corners", "font", "card_corners"}
+    assert set(record) == {"file", "width", "height", "corners", "font", "card_corners", "text"}
     assert list(record["corners"]) == ["top_left", "top_right", "bottom_right", "bottom_left"]
 
 
