@@ -28,6 +28,7 @@ from certcorners.labels import label_line
 from certcorners.preprocessing import (
     CORNER_NAMES,
     PREPROCESSING_VERSION,
+    Letterbox,
     corners_to_target,
     decode_scaled,
     letterbox_array,
@@ -238,13 +239,19 @@ def read_examples(folder: str | Path) -> list[Example]:
     return examples
 
 
-def _prepare(example: Example) -> tuple[np.ndarray, np.ndarray]:
+def canvas_of(example: Example) -> tuple[np.ndarray, Letterbox]:
+    """The example's photo as stage 1 sees it (uint8 [400, 400, 1], serving's preprocessing)
+    and its letterbox, after checking the label's size is the photo's as displayed."""
     scaled, letterbox = decode_scaled(example.path.read_bytes())
     if (letterbox.width, letterbox.height) != (example.width, example.height):
         raise ValueError(f"{example.path.name}: labelled as {example.width} x {example.height},"
                          f" but the photo is {letterbox.width} x {letterbox.height} as displayed")
-    return (letterbox_array(scaled, letterbox)[np.newaxis],
-            corners_to_target(example.corners, letterbox)[np.newaxis])
+    return letterbox_array(scaled, letterbox), letterbox
+
+
+def _prepare(example: Example) -> tuple[np.ndarray, np.ndarray]:
+    canvas, letterbox = canvas_of(example)
+    return canvas[np.newaxis], corners_to_target(example.corners, letterbox)[np.newaxis]
 
 
 def cached_arrays(cache: Path, key: str, work, tasks: list, names: tuple[str, str],

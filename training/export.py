@@ -293,7 +293,8 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
         if val_dir is None:
             raise ValueError("a card finder needs val_dir: its parity is checked there")
         card.update(_card_finder_entries(Path(card_finder_run), package_dir, Path(val_dir)))
-        card["name"] = card.get("name", "") + ", with a card finder"
+        if "card finder" not in card.get("name", ""):  # a package's new finder: named once
+            card["name"] = card.get("name", "") + ", with a card finder"
     if policy:
         card["cascade_policy"] = CascadePolicy.from_card({"cascade_policy": {
             **CascadePolicy.from_card(card).to_card(), **policy}}).to_card()
@@ -319,9 +320,7 @@ def _card_finder_entries(run: Path, package_dir: Path, val_dir: Path,
 
     from training.finder import load_finder_arrays
 
-    if not (run / KERAS_FILE).exists():
-        raise ValueError(f"{run} has no {KERAS_FILE}: train the card finder first")
-    model = keras.saving.load_model(run / KERAS_FILE, compile=False)
+    model = keras.saving.load_model(run / KERAS_FILE, compile=False)  # recard checked it
     path = package_dir / CARD_FINDER_FILE
     path.write_bytes(to_tflite(model))
     inputs = unit_range(load_finder_arrays(val_dir)[0][:parity_photos])

@@ -14,15 +14,10 @@ from pathlib import Path
 import keras
 import numpy as np
 from certcorners.card_finder import OUTPUT_SIZE, box_target
-from certcorners.preprocessing import (
-    INPUT_SIZE,
-    PREPROCESSING_VERSION,
-    decode_scaled,
-    letterbox_array,
-)
+from certcorners.preprocessing import INPUT_SIZE, PREPROCESSING_VERSION
 from keras import ops
 
-from training.dataset import Example, cached_arrays, read_examples
+from training.dataset import Example, cached_arrays, canvas_of, read_examples
 from training.fit import Batches, RunConfig, distribution_strategy, fit
 from training.model import ModelConfig, build_model, strided_blocks
 
@@ -63,9 +58,8 @@ def card_corners(example: Example) -> np.ndarray | None:
 
 
 def _prepare(example: Example) -> tuple[np.ndarray, np.ndarray]:
-    scaled, letterbox = decode_scaled(example.path.read_bytes())
-    return (letterbox_array(scaled, letterbox)[np.newaxis],
-            box_target(card_corners(example), letterbox)[np.newaxis])
+    canvas, letterbox = canvas_of(example)
+    return canvas[np.newaxis], box_target(card_corners(example), letterbox)[np.newaxis]
 
 
 def load_finder_arrays(folder: str | Path, workers: int | None = None):

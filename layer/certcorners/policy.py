@@ -58,8 +58,10 @@ class CascadePolicy:
         if unknown:
             raise ValueError(f"the model card's cascade_policy has unknown rules: "
                              f"{sorted(unknown)}")
-        if "second_look_turns" in stored:
-            stored["second_look_turns"] = tuple(stored["second_look_turns"])
+        if "second_look_turns" in stored:  # a list in JSON; one turn may come as a number
+            turns = stored["second_look_turns"]
+            stored["second_look_turns"] = tuple(turns) if isinstance(turns, list | tuple) \
+                else (turns,)
         return cls(**stored)
 
     def to_card(self) -> dict:

@@ -161,22 +161,19 @@ class Predictor:
                 and not self._stands_by(decoded, corners, threshold)):
             confidence = 0.0
         turns, searched, scanned, card, cut = 0, False, False, None, False
-        if threshold is not None and confidence < threshold and self.card_finder is not None:
-            looks = [(0, located)]
-            card, second = self._card_look(decoded, canvas, threshold, looks)
-            cut = second is not None
-            if second is None and card.presence >= self.policy.card_presence:
+        if threshold is not None and confidence < threshold:
+            looks, no_card = [(0, located)], False
+            if self.card_finder is not None:  # a look at the card instead of the photo turned
+                card = self.find_card(decoded, canvas)
+                no_card = card.presence < self.policy.card_presence  # refused at once
+                second = None if no_card else self._card_look(decoded, card, threshold, looks)
+                cut = second is not None
+            else:
+                second = self._second_look(decoded, canvas, threshold, looks)
+            if second is None and not no_card:
                 second = self._search(decoded, looks, threshold)
                 searched = second is not None
-            if second is not None:
-                corners, confidence, turns = second
-        elif threshold is not None and confidence < threshold:
-            looks = [(0, located)]
-            second = self._second_look(decoded, canvas, threshold, looks)
-            if second is None:
-                second = self._search(decoded, looks, threshold)
-                searched = second is not None
-            if second is None and scan:
+            if second is None and scan and self.card_finder is None:
                 second = self._scan(decoded, looks, threshold)
                 scanned = second is not None
             if second is not None:
@@ -188,16 +185,11 @@ class Predictor:
         """The card finder's box (photo pixels) and how sure it is that a card is there."""
         return card_finder.read(self.card_finder.run(canvas), decoded.letterbox)
 
-    def _card_look(self, decoded: Decoded, canvas: np.ndarray, threshold: float,
-                   looks: list[tuple[int, np.ndarray]]
-                   ) -> tuple[card_finder.CardFound, tuple[np.ndarray, float, int] | None]:
-        """A refused first look, with a card finder: no card, no answer. Otherwise stage 1
-        looks at the view cut around the card, then at that view turned (the policy's
-        second look); the answer must stand or agree as on the whole photo. Each look's
-        (quarter turns, quad) is added to `looks`."""
-        card = self.find_card(decoded, canvas)
-        if card.presence < self.policy.card_presence:
-            return card, None
+    def _card_look(self, decoded: Decoded, card: card_finder.CardFound, threshold: float,
+                   looks: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, float, int] | None:
+        """Stage 1 looks at the view cut around the `card`, then at that view turned (the
+        policy's second look); the answer must stand or agree as on the whole photo. Each
+        look's (quarter turns, quad) is added to `looks`."""
         letterbox = decoded.letterbox
         view = card_finder.cut_around(card.box, self.policy.card_margin, letterbox.width,
                                       letterbox.height)
@@ -207,8 +199,8 @@ class Predictor:
         corners, confidence, stood = self._passes(decoded, located, threshold)
         if confidence >= threshold and (stood or self._stands_by(decoded, corners,
                                                                  threshold)):
-            return card, (corners, confidence, 0)
-        return card, self._second_look(decoded, view_canvas, threshold, looks, view)
+            return corners, confidence, 0
+        return self._second_look(decoded, view_canvas, threshold, looks, view)
 
     def _stands_by(self, decoded: Decoded, corners: np.ndarray, threshold: float) -> bool:
         """Whether one more pass from an accepted answer accepts it again within the policy's

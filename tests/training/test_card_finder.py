@@ -109,6 +109,10 @@ def test_a_card_finder_or_a_rule_that_cannot_be_used_is_refused(reference_packag
         recard(**arguments, policy={"card_margin": 0.5})
     assert _policy_rules(["card_presence=0.3", "second_look_turns=1,3"]) == {
         "card_presence": 0.3, "second_look_turns": [1, 3]}
+    from certcorners.policy import CascadePolicy
+
+    one_turn = {"cascade_policy": _policy_rules(["second_look_turns=2"])}
+    assert CascadePolicy.from_card(one_turn).second_look_turns == (2,)
     with pytest.raises(ValueError, match="RULE=VALUE"):
         _policy_rules(["card_presence"])
     assert json.loads(json.dumps(_policy_rules(["second_look_turns="]))) == {
