@@ -17,7 +17,8 @@ def _schema(name: str) -> dict[str, Any]:
 # Every answer, refusals and errors included, says where its time went (W3C Server Timing).
 _SERVER_TIMING = {"Server-Timing": {
     "description": "the handler's steps in ms, e.g. `decode;dur=1.8, inference;dur=4.3, "
-                   "total;dur=6.4` (model_fetch on a cold start, upload_read for an s3_key)",
+                   "read;dur=0.9, total;dur=7.3` (model_fetch on a cold start, upload_read "
+                   "for an s3_key, read once the corners are found)",
     "schema": {"type": "string"}}}
 
 
@@ -53,7 +54,8 @@ CORNERS_PARAMETERS = [{
     "schema": {"type": "string", "enum": list(INCLUDE_VALUES)},
 }]
 CORNERS_RESPONSES = _timed({
-    200: {"description": "the number's four corners",
+    200: {"description": "the number's four corners, and its text where the reader is sure "
+                         "of it",
           "content": {"application/json": _schema("CornersAnswer")}},
     400: _error("bad_request: no body, bad base64 or JSON, unknown fields, include not crop"),
     404: _error("upload_not_found: no object at s3_key (not uploaded, or over a day old)"),

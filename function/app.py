@@ -109,7 +109,7 @@ def corners() -> dict:
         body["crop"] = {"format": "png", "base64": png_base64(
             rectified_crop(request.data, found.prediction.corners, MAX_IMAGE_PIXELS))}
     body["timing_ms"] = {step: round(timing.steps.get(step, 0.0), 2) for step in (
-        "upload_read", "model_fetch", "decode", "inference")} | {
+        "upload_read", "model_fetch", "decode", "inference", "read")} | {
         "total": round(timing.total(), 2)}
     prediction = found.prediction
     logger.info("corners found", extra={"format": request.format, **body["image"],

@@ -1,6 +1,6 @@
 """python -m training <step> ...: generate, bench-data, augment, train, train-finder,
-train-refiner, evaluate, export, recard, publish, demo, and run (a recipe:
-training/recipes/*.toml)."""
+train-refiner, reader-views, train-reader, evaluate, export, recard, publish, demo, and run
+(a recipe: training/recipes/*.toml)."""
 
 from __future__ import annotations
 
@@ -65,6 +65,21 @@ def parser() -> argparse.ArgumentParser:
     _training_options(p, epochs=10, batch_size=32, learning_rate=1e-3, patience=4)
     p.add_argument("--strided-blocks", type=int, default=3,
                    help="leading blocks with a stride-2 convolution (as the locator's)")
+
+    p = steps.add_parser("reader-views", help="synthetic views of the number and its text, "
+                         "for the reader (fast: only the number is drawn)",
+                         formatter_class=defaults)
+    p.add_argument("--out", required=True, type=Path, help="folder for reader-views.npz")
+    p.add_argument("--cards", required=True, type=_positive,
+                   help="cards rendered (four views each)")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same views")
+    p.add_argument("--workers", type=_positive, default=None,
+                   help="processes (default: all cores)")
+
+    p = steps.add_parser("train-reader", help="fit stage 3, the reader (the number's text, "
+                         "CTC) on reader-views folders or labelled photos with text",
+                         formatter_class=defaults)
+    _training_options(p, epochs=30, batch_size=64, learning_rate=2e-3, patience=5)
 
     p = steps.add_parser("train-refiner", help="fit stage 2, the refiner (the number's crop)",
                          formatter_class=defaults)
@@ -137,6 +152,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--why", default="", help="what changed in serving")
     p.add_argument("--card-finder", type=Path, default=None,
                    help="a card finder's run folder (train-finder): added to the package")
+    p.add_argument("--reader", type=Path, default=None,
+                   help="a reader's run folder (train-reader): added to the package, its "
+                        "threshold chosen on --val")
     p.add_argument("--policy", action="append", default=[], metavar="RULE=VALUE",
                    help="a cascade rule that replaces the card's (certcorners.policy), e.g. "
                         "card_presence=0.5; repeat for several")
@@ -245,6 +263,15 @@ def _run(args) -> int:
                               model=ModelConfig(strided_blocks=args.strided_blocks))
         for key, value in train_finder(config).items():
             print(f"{key:>24}: {value}")
+    elif args.step == "reader-views":
+        from training.reader_data import write_views
+
+        print(f"wrote {write_views(args.out, args.cards, args.seed, args.workers)}")
+    elif args.step == "train-reader":
+        from training.reader import ReaderConfig, train_reader
+
+        for key, value in train_reader(ReaderConfig(**_run_options(args))).items():
+            print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":
         from training.refiner import (
             CropConfig,
@@ -281,7 +308,7 @@ def _run(args) -> int:
 
         recard(args.package, args.out, args.test, args.version, val_dir=args.val,
                report=tuple(args.report), why=args.why, card_finder_run=args.card_finder,
-               policy=_policy_rules(args.policy))
+               reader_run=args.reader, policy=_policy_rules(args.policy))
     elif args.step == "publish":
         # Imported here, not for every step: boto3 is needed to publish only (a GPU machine
         # that generates and trains has none).

@@ -13,17 +13,11 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from certcorners.reader import DISTRICTS
 from PIL import Image, ImageDraw, ImageFont
 
 CARD_W_MM, CARD_H_MM, CORNER_RADIUS_MM = 85.60, 53.98, 3.0
 
-DISTRICTS = (
-    "BA", "BB", "BJ", "BL", "BN", "BR", "BS", "BT", "CA", "DK", "DS", "DT", "GA", "GL", "HC",
-    "HE", "IL", "KA", "KE", "KK", "KM", "KN", "KS", "LC", "LE", "LM", "LV", "MA", "MI", "ML",
-    "MT", "MY", "NR", "NM", "NO", "NZ", "PB", "PD", "PE", "PK", "PN", "PO", "PP", "PT", "PU",
-    "RA", "RK", "RS", "RV", "SA", "SB", "SC", "SE", "SI", "SK", "SL", "SN", "SO", "SP", "SV",
-    "TN", "TO", "TR", "TS", "TT", "TV", "VK", "VT", "ZA", "ZC", "ZH", "ZM", "ZV",
-)
 TINTS = {  # pale card tints and the slightly darker guilloche shade
     "green": ((222, 238, 220), (196, 220, 192)),
     "blue": ((218, 230, 244), (190, 208, 232)),

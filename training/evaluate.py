@@ -17,6 +17,7 @@ from certcorners.labels import corner_errors_400, draw_quads
 from certcorners.model_store import open_package, predictor_for
 from certcorners.predictor import Predictor
 from certcorners.preprocessing import decode
+from certcorners.reader import canonical
 from tqdm import tqdm
 
 from training.dataset import read_examples
@@ -82,10 +83,15 @@ def run_folder(predictor: Predictor, folder: str | Path,
                              f"{example.height}, but the photo is {decoded.letterbox.width} x "
                              f"{decoded.letterbox.height} as displayed")
         prediction = predictor.predict_decoded(decoded, threshold)
+        answered = threshold is None or prediction.confidence is None or (
+            prediction.confidence >= threshold)
+        reading = predictor.read(decoded, prediction.corners) if (
+            answered and predictor.reader is not None) else None
         records.append({"example": example, "located": prediction.located,
                         "corners": prediction.corners, "confidence": prediction.confidence,
                         "turns": prediction.turns, "searched": prediction.searched,
-                        "scanned": prediction.scanned, "cut": prediction.cut})
+                        "scanned": prediction.scanned, "cut": prediction.cut,
+                        "answered": answered, "reading": reading})
     return records
 
 
@@ -176,7 +182,49 @@ def _file_name(record: dict) -> str | None:
     return path.name if path is not None else None
 
 
-def summarize(records: list[dict], threshold: float | None) -> dict:
+def reading_metrics(records: list[dict], reader_threshold: float) -> dict:
+    """The spec's reading figures over the certificates answered with corners whose label
+    has `text`: the shares read right (the canonical text equals the label's), read wrong
+    (a text was given and differs) and not read (no text given: none fits the grammar, or
+    the reader was less sure than `reader_threshold`); by font and by the number's height
+    at the 400-px scale too."""
+    rows = []
+    for r in records:
+        label = r["example"].meta.get("text")
+        if r["example"].corners is None or not label or not r.get("answered", True):
+            continue
+        reading = r.get("reading")
+        given = reading is not None and reading.confidence >= reader_threshold
+        outcome = ("not_read" if not given else
+                   "read_right" if reading.text == canonical(label) else "read_wrong")
+        rows.append((outcome, r["example"], reading))
+
+    def figures(chosen: list) -> dict:
+        count = len(chosen)
+        shares = {f"{name}_share": round(sum(o == name for o, _, _ in chosen) / count, 4)
+                  for name in ("read_right", "read_wrong", "not_read")} if count else {}
+        return {"certificates": count, **shares}
+
+    metrics = {"reader_threshold": reader_threshold, **figures(rows)}
+    for name, key in (("font", lambda e: e.meta.get("font")),
+                      ("number_height_400", _number_height_bucket)):
+        groups = sorted({str(key(e)) for _, e, _ in rows}, key=str)
+        metrics[f"by_{name}"] = {g: figures([row for row in rows if str(key(row[1])) == g])
+                                 for g in groups}
+    metrics["read_wrong"] = [{"file": _file_name({"example": e}),
+                              "label": e.meta["text"], "read": reading.text_as_printed,
+                              "text_confidence": round(reading.confidence, 4)}
+                             for outcome, e, reading in rows if outcome == "read_wrong"]
+    metrics["not_read"] = [{"file": _file_name({"example": e}), "label": e.meta["text"],
+                            "read": reading.text_as_printed if reading else None,
+                            "text_confidence": round(reading.confidence, 4) if reading
+                            else None}
+                           for outcome, e, reading in rows if outcome == "not_read"]
+    return metrics
+
+
+def summarize(records: list[dict], threshold: float | None,
+              reader_threshold: float | None = None) -> dict:
     """The metrics of run_folder's records (see the module's docstring)."""
     positives = [r for r in records if r["example"].corners is not None]
     negatives = [r for r in records if r["example"].corners is None]
@@ -234,6 +282,8 @@ def summarize(records: list[dict], threshold: float | None) -> dict:
                               ("answers_from_card_view", "cut")):
             metrics[key] = sum(bool(r.get(found_by)) and r["confidence"] >= threshold
                                for r in records)
+    if reader_threshold is not None:
+        metrics["reading"] = reading_metrics(records, reader_threshold)
     return metrics
 
 
@@ -254,8 +304,9 @@ def evaluate(package: str | Path, folder: str | Path, out_dir: str | Path, worst
         if threshold is None and predictor.refiner is not None:
             threshold = card.get("confidence_threshold", DEFAULT_THRESHOLD)
         records = run_folder(predictor, folder, threshold)
+    reader_threshold = float(card.get("reader_threshold", 0.0)) if predictor.reader else None
     metrics = {"model": str(package), "model_version": card.get("version"),
-               "dataset": str(folder), **summarize(records, threshold)}
+               "dataset": str(folder), **summarize(records, threshold, reader_threshold)}
     positives = [r for r in records if r["example"].corners is not None]
     metrics["worst"] = []
     for pattern in ("worst-*.png", "answered-*.png"):  # an earlier run's are not this run's
@@ -316,6 +367,16 @@ def report(metrics: dict) -> str:
                 f"{group} {m['photos']} photos, mean {m['mean_corner_error_px']} px"
                 + (f", refused {m['refused_share']:.1%}" if "refused_share" in m else "")
                 for group, m in groups.items()))
+    reading = metrics.get("reading")
+    if reading and reading.get("certificates"):
+        lines.append(f"  read ({reading['certificates']} answered certificates with text, "
+                     f"reader threshold {reading['reader_threshold']}): right "
+                     f"{reading['read_right_share']:.2%}, wrong "
+                     f"{reading['read_wrong_share']:.2%}, not read "
+                     f"{reading['not_read_share']:.2%}")
+        lines += [f"    read wrong: {r['file']} ({r['label']!r} read {r['read']!r}, "
+                  f"confidence {r['text_confidence']})"
+                  for r in reading["read_wrong"][:LISTED_PHOTOS]]
     if "answers_from_second_look" in metrics:
         lines.append(f"  answers accepted from the second look (turned views): "
                      f"{metrics['answers_from_second_look']}, from the search around the "

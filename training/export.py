@@ -38,6 +38,9 @@ from training.refiner import REFINER_KERAS_FILE, CropConfig, load_crops
 
 KERAS_FILE = "model.keras"
 CARD_FINDER_FILE = "card_finder.tflite"
+READER_FILE = "reader.tflite"
+# A reading less likely than not is never given, however validation went.
+READER_THRESHOLD_FLOOR = 0.5
 # float32 LiteRT and Keras run the same arithmetic in a different order (fused batch norm,
 # other kernels): they differ by float rounding, ~1e-5 of the output. 0.05 px at the 400-px
 # scale is 40x the 1.2e-3 px that rounding can explain yet 40x below the 2-px target, so
@@ -213,7 +216,8 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         # Chosen on the first look's confidences; served, a refused answer gets the second
         # look (certcorners.predictor), so the validation figures as served are recorded too.
         refiner_card["confidence_threshold_choice"]["as_served_with_second_look"] = _as_served(
-            cascade, val_dir, refiner_card["confidence_threshold"])
+            run_folder(cascade, val_dir, refiner_card["confidence_threshold"]),
+            refiner_card["confidence_threshold"])
     commit = git_commit()
     card = {
         "name": "certcorners registration-number corners: locator"
@@ -262,22 +266,28 @@ def finish_package(package_dir: Path, card: dict, test_dir: str | Path, report: 
 
 def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, version: str,
            val_dir: str | Path | None = None, report: tuple = (), why: str = "",
-           card_finder_run: str | Path | None = None, policy: dict | None = None) -> Path:
+           card_finder_run: str | Path | None = None, policy: dict | None = None,
+           reader_run: str | Path | None = None) -> Path:
     """The networks of an exported `package`, byte for byte, in a new package whose card is
     measured again as this code serves them: for a change in serving alone (a check, the
     search), after which the export-time figures no longer tell what the function answers.
     The refusal threshold stays the card's (chosen at export, on validation); its validation
     figures as served, the held-out metrics and those of the `report` folders are measured
     again. `card_finder_run`: a card finder's run folder, added to the package (its parity
-    checked on `val_dir`); `policy`: cascade rules that replace the card's (CascadePolicy).
+    checked on `val_dir`); `policy`: cascade rules that replace the card's (CascadePolicy);
+    `reader_run`: a reader's run folder, added to the package (its parity checked, and its
+    threshold chosen, on `val_dir` as served).
     Returns out_dir/package/model.tar.gz."""
     package, out_dir, test_dir = Path(package), Path(out_dir), Path(test_dir)
     if not package.is_file():
         raise ValueError(f"{package} is not a model.tar.gz")
     if not version:
         raise ValueError("a re-measured package needs a version of its own")
-    if card_finder_run is not None and not (Path(card_finder_run) / KERAS_FILE).exists():
-        raise ValueError(f"{card_finder_run} has no {KERAS_FILE}: train the card finder first")
+    for run, what in ((card_finder_run, "the card finder"), (reader_run, "the reader")):
+        if run is not None and not (Path(run) / KERAS_FILE).exists():
+            raise ValueError(f"{run} has no {KERAS_FILE}: train {what} first")
+    if reader_run is not None and val_dir is None:
+        raise ValueError("a reader needs val_dir: its threshold is chosen there")
     if policy:  # its names and values checked before anything is written
         CascadePolicy.from_card({"cascade_policy": policy})
     package_dir = out_dir / "package"
@@ -295,6 +305,10 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
         card.update(_card_finder_entries(Path(card_finder_run), package_dir, Path(val_dir)))
         if "card finder" not in card.get("name", ""):  # a package's new finder: named once
             card["name"] = card.get("name", "") + ", with a card finder"
+    if reader_run is not None:
+        card.update(_reader_entries(Path(reader_run), package_dir, Path(val_dir)))
+        if "reader" not in card.get("name", ""):
+            card["name"] = card.get("name", "") + ", with a reader"
     if policy:
         card["cascade_policy"] = CascadePolicy.from_card({"cascade_policy": {
             **CascadePolicy.from_card(card).to_card(), **policy}}).to_card()
@@ -302,10 +316,14 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
         if val_dir is None:
             raise ValueError("a package with a refusal threshold needs val_dir: its "
                              "validation figures as served are measured again")
+        records = run_folder(predictor_for(package_dir, card, 1), val_dir, threshold)
         card["confidence_threshold_choice"] = {
             **card.get("confidence_threshold_choice", {}),
-            "as_served_with_second_look": {"dataset": str(val_dir), **_as_served(
-                predictor_for(package_dir, card, 1), val_dir, threshold)}}
+            "as_served_with_second_look": {"dataset": str(val_dir),
+                                           **_as_served(records, threshold)}}
+        if reader_run is not None:
+            card["reader_threshold_choice"] = choose_reader_threshold(records)
+            card["reader_threshold"] = card["reader_threshold_choice"]["threshold"]
     card["recarded_from"] = {"version": earlier.get("version"), "sha256": sha256_file(package),
                              "created": earlier.get("created"),
                              "git_commit": earlier.get("git_commit"), "why": why}
@@ -345,10 +363,67 @@ def _card_finder_entries(run: Path, package_dir: Path, val_dir: Path,
                                    "float32_max_logit": round(logit_dev, 6)}}
 
 
-def _as_served(cascade: Predictor, val_dir: str | Path, threshold: float) -> dict:
-    """The card's record of the validation folder as served at `threshold`: the refusals and
-    where the answers came from."""
-    served = summarize(run_folder(cascade, val_dir, threshold), threshold)
+def _reader_entries(run: Path, package_dir: Path, val_dir: Path,
+                    parity_views: int = 200) -> dict:
+    """reader.tflite from a reader run's model.keras, checked against it on the validation
+    folder's views (the same logits within float rounding, the same readings), and what the
+    card says of it."""
+    from certcorners import reader
+
+    from training.reader_data import photo_views
+
+    model = keras.saving.load_model(run / KERAS_FILE, compile=False)
+    path = package_dir / READER_FILE
+    path.write_bytes(to_tflite(model))
+    inputs = reader.model_input(photo_views(val_dir)[0][:parity_views])
+    keras_out = model.predict(inputs, batch_size=64, verbose=0)
+    network = _Network(path, [1, reader.VIEW_HEIGHT, reader.VIEW_WIDTH, 1], 1)
+    lite_out = np.stack([network.run(x) for x in inputs])
+    logit_dev = float(np.abs(lite_out - keras_out).max())
+    def text(logits):
+        reading = reader.read(logits)
+        return None if reading is None else reading.text_as_printed
+
+    differ = sum(text(a) != text(b) for a, b in zip(lite_out, keras_out, strict=True))
+    if not (logit_dev <= 1e-3 and differ == 0):
+        raise RuntimeError(f"LiteRT and Keras readers disagree by {logit_dev:.5f} logits and "
+                           f"on {differ} readings: the export is wrong")
+    return {"reader_model": READER_FILE,
+            "reader_parameters": int(model.count_params()),
+            "reader_multiply_accumulates": multiply_accumulates(model),
+            "reader_output": {"shape": [1, reader.TIME_STEPS, reader.NUM_CLASSES],
+                              "meaning": "per column of the number's view, the logits of "
+                                         "CTC's blank, then of each character of "
+                                         "reader_alphabet"},
+            "reader_alphabet": reader.ALPHABET,
+            "reader_training": _json_or_empty(run / "train_config.json"),
+            "reader_training_metrics": _json_or_empty(run / "train_metrics.json"),
+            "reader_parity": {"views": int(len(inputs)), "float32_max_logit": round(
+                logit_dev, 6), "readings_that_differ": int(differ)}}
+
+
+def choose_reader_threshold(records: list[dict]) -> dict:
+    """The reader's threshold from validation as served: just above the surest wrong
+    reading, and never below READER_THRESHOLD_FLOOR; with the shares it gives there."""
+    from training.evaluate import reading_metrics
+
+    everything = reading_metrics(records, 0.0)
+    wrong = [r["text_confidence"] for r in everything["read_wrong"]]
+    threshold = max(READER_THRESHOLD_FLOOR, float(np.nextafter(max(wrong), 1.0)) if wrong
+                    else 0.0)
+    chosen = reading_metrics(records, threshold)
+    return {"threshold": threshold, "rule": "just above the surest wrong reading on "
+            f"validation as served, at least {READER_THRESHOLD_FLOOR}",
+            "certificates": chosen.get("certificates", 0),
+            **{k: chosen.get(k) for k in ("read_right_share", "read_wrong_share",
+                                          "not_read_share")},
+            "wrong_readings_without_threshold": len(wrong)}
+
+
+def _as_served(records: list[dict], threshold: float) -> dict:
+    """The card's record of the validation folder's `records` as served at `threshold`: the
+    refusals and where the answers came from."""
+    served = summarize(records, threshold)
     return {key: served.get(key) for key in (
         "positives_refused_share", "negatives_refused_share", "answers_from_second_look",
         "answers_from_search", "answers_from_scan", "answers_from_card_view")}

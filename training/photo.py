@@ -169,9 +169,11 @@ def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.nda
                                  > radius * 1.6 + number_radius):
                 x0, x1 = int(max(0, centre[0] - 3 * radius)), int(min(w, centre[0] + 3 * radius))
                 y0, y1 = int(max(0, centre[1] - 3 * radius)), int(min(h, centre[1] + 3 * radius))
-                gy, gx = np.ogrid[y0:y1, x0:x1]
-                glare = np.exp(-((gx - centre[0]) ** 2 + (gy - centre[1]) ** 2) / radius**2)
-                photo[y0:y1, x0:x1] += strength * glare[..., None]
+                if x1 > x0 and y1 > y0:  # a spot off a cut-out view falls outside it
+                    gy, gx = np.ogrid[y0:y1, x0:x1]
+                    glare = np.exp(-((gx - centre[0]) ** 2 + (gy - centre[1]) ** 2)
+                                   / radius**2)
+                    photo[y0:y1, x0:x1] += strength * glare[..., None]
                 break
     return photo
 

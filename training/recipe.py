@@ -5,9 +5,11 @@
 A recipe file (TOML) holds:
 - `data`, `runs`: the folders its datasets and runs go in;
 - `[[datasets]]`: name, count, negatives, seed, phone-share, phone-profile
-  (`training generate`);
+  (`training generate`); or name, kind = "reader-views", cards, seed (`training
+  reader-views`: the reader's synthetic views);
 - `[[fetch]]`: a package from git history (name, commit, path), unpacked for its model.keras;
-- `[[phases]]`: name, command (train, train-finder, train-refiner, export or recard) and
+- `[[phases]]`: name, command (train, train-finder, train-refiner, train-reader, export or
+  recard) and
   that command's flags, with `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`,
   an export `run`'s or a recard `out`'s `package/`;
 - `[deliver]` (optional): where the last export's (or recard's) package, card, histories,
@@ -29,9 +31,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMMANDS = ("train", "train-finder", "train-refiner", "export", "recard")
+COMMANDS = ("train", "train-finder", "train-refiner", "train-reader", "export", "recard")
 RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
 DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share", "phone-profile"}
+READER_VIEWS_KEYS = {"name", "kind", "cards", "seed"}
 FETCH_KEYS = {"name", "commit", "path"}
 
 
@@ -117,6 +120,15 @@ def load(path: str | Path) -> Recipe:
 
     for entry in spec.get("datasets", []):
         name = named(entry, "dataset")
+        if entry.get("kind") == "reader-views":
+            if set(entry) - READER_VIEWS_KEYS or not isinstance(entry.get("cards"), int):
+                raise ValueError(f"{path}: reader views {name} take "
+                                 f"{sorted(READER_VIEWS_KEYS)}, cards a whole number")
+            out = data / name
+            steps.append(Step(name, [*python, "reader-views", "--out", str(out), "--cards",
+                                     str(entry["cards"]), "--seed", str(entry.get("seed", 1))],
+                              out / "reader-views.npz"))
+            continue
         if set(entry) - DATASET_KEYS or not isinstance(entry.get("count"), int):
             raise ValueError(f"{path}: dataset {name} takes {sorted(DATASET_KEYS)}, count "
                              f"a whole number")

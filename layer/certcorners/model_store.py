@@ -26,6 +26,7 @@ from certcorners.errors import ModelUnavailable
 from certcorners.model_card import CARD_FILE, SHA256_METADATA_KEY, sha256_file
 from certcorners.policy import CascadePolicy
 from certcorners.predictor import Predictor
+from certcorners.reader import ALPHABET
 
 MAX_PACKAGE_BYTES = 100 * 1024 * 1024
 MAX_EXTRACTED_BYTES = 200 * 1024 * 1024
@@ -152,13 +153,18 @@ def open_package(archive: Path, folder: Path) -> dict:
 
 
 def predictor_for(folder: Path, card: dict, num_threads: int | None = None) -> Predictor:
-    """The cascade a verified package describes: stage 1, and the refiner and the card
-    finder where it has them."""
+    """The cascade a verified package describes: stage 1, and the refiner, the card finder
+    and the reader where it has them."""
     refiner, finder = card.get("refiner_model"), card.get("card_finder_model")
+    reader = card.get("reader_model")
+    if reader and card.get("reader_alphabet") != ALPHABET:
+        raise ModelUnavailable("the model's reader reads another alphabet than this code "
+                               "decodes: serve it with the code that exported it")
     return Predictor(folder / card.get("serving_model", "model.tflite"), num_threads,
                      refiner_path=folder / refiner if refiner else None,
                      policy=CascadePolicy.from_card(card),
-                     card_finder_path=folder / finder if finder else None)
+                     card_finder_path=folder / finder if finder else None,
+                     reader_path=folder / reader if reader else None)
 
 
 def _safe_extract(archive: Path, folder: Path) -> None:
@@ -192,7 +198,7 @@ def _verify_files(folder: Path) -> dict:
         files = card["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelUnavailable("the model archive has no valid model card") from exc
-    for role in ("serving_model", "refiner_model", "card_finder_model"):
+    for role in ("serving_model", "refiner_model", "card_finder_model", "reader_model"):
         name = card.get(role, "model.tflite" if role == "serving_model" else None)
         if name is not None and name not in files:
             raise ModelUnavailable(f"the model card does not list its {role} {name}")

@@ -4,7 +4,8 @@ Stage 1 (the locator) finds the number on the whole photo letterboxed to 400 x 4
 (the refiner, when the package has one) looks again at the number cut out of the decoded photo
 at up to 3-5x the resolution, corrects the corners and their naming, and says how sure it is
 that a registration number is there (certcorners.refine). An answer it refuses gets the
-second look, the search and the scan (below) before the photo is refused.
+second look, the search and the scan (below) before the photo is refused. Stage 3 (the
+reader, when the package has one) reads the text of an accepted answer (certcorners.reader).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from certcorners import card_finder, refine
+from certcorners import card_finder, reader, refine
 from certcorners.policy import CascadePolicy
 from certcorners.preprocessing import (
     DEFAULT_MAX_PIXELS,
@@ -77,13 +78,16 @@ class Predictor:
     def __init__(self, model_path: str | Path, num_threads: int | None = None,
                  refiner_path: str | Path | None = None,
                  policy: CascadePolicy | None = None,
-                 card_finder_path: str | Path | None = None):
+                 card_finder_path: str | Path | None = None,
+                 reader_path: str | Path | None = None):
         threads = num_threads or os.cpu_count() or 1
         self.locator = _Network(model_path, [1, INPUT_SIZE, INPUT_SIZE, 1], threads)
         self.refiner = None if refiner_path is None else _Network(
             refiner_path, [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], threads)
         self.card_finder = None if card_finder_path is None else _Network(
             card_finder_path, [1, INPUT_SIZE, INPUT_SIZE, 1], threads)
+        self.reader = None if reader_path is None else _Network(
+            reader_path, [1, reader.VIEW_HEIGHT, reader.VIEW_WIDTH, 1], threads)
         self.policy = policy or CascadePolicy()
 
     @property
@@ -259,6 +263,12 @@ class Predictor:
             if answer is not None:
                 return answer
         return None
+
+    def read(self, decoded: Decoded, corners: np.ndarray) -> reader.Reading | None:
+        """Stage 3: the text in the quad `corners` (photo pixels, spec order) that fits the
+        grammar best, or None when none fits. Needs a package with a reader."""
+        view = reader.model_input(reader.view(decoded, corners))
+        return reader.read(self.reader.run(view))
 
     def predict(self, image, max_pixels: int = DEFAULT_MAX_PIXELS,
                 threshold: float | None = None) -> Prediction:

@@ -24,7 +24,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class Found:
-    body: dict  # corners, polygon, confidence, image, model
+    body: dict  # corners, polygon, confidence, text fields, image, model
     prediction: object  # the predictor's Prediction (turns, searched, scanned)
     decode_ms: float
     inference_ms: float
@@ -63,13 +63,40 @@ def find_corners(model, data: bytes, limits: Limits, min_confidence: float | Non
         raise CertificateNotFound(f"no registration certificate number was found in the photo "
                                   f"(confidence {confidence:.3f} < {threshold})",
                                   inference_ms=inference_ms)
+    body_text = reading_fields(model, decoded, points)
+    timing.lap("read")
     named = corners_dict(points)
     letterbox = decoded.letterbox
     body = {
         "corners": named,
         "polygon": [[named[n]["x"], named[n]["y"]] for n in CORNER_NAMES],
         "confidence": None if confidence is None else round(confidence, 4),
+        **body_text,
         "image": {"width": letterbox.width, "height": letterbox.height},
         "model": {"version": model.version, "sha256": model.sha256},
     }
     return Found(body, prediction, decode_ms, inference_ms)
+
+
+def reading_fields(model, decoded, corners) -> dict:
+    """The answer's text fields: the reading that fits the number's grammar best, when the
+    reader is at least as sure as the model card's reader_threshold; otherwise text null
+    and the reason."""
+    predictor = model.predictor
+    if getattr(predictor, "reader", None) is None:
+        return _unread(None, "the served model has no reader")
+    reading = predictor.read(decoded, corners)
+    if reading is None:
+        return _unread(0.0, "no reading fits the registration number's grammar")
+    confidence = round(reading.confidence, 4)
+    threshold = float(model.card.get("reader_threshold", 0.0))
+    if reading.confidence < threshold:
+        return _unread(confidence, f"read with confidence {confidence:.3f}, below the "
+                                   f"reader's threshold {threshold}")
+    return {"text": reading.text, "text_as_printed": reading.text_as_printed,
+            "text_confidence": confidence, "text_reason": None}
+
+
+def _unread(confidence: float | None, reason: str) -> dict:
+    return {"text": None, "text_as_printed": None, "text_confidence": confidence,
+            "text_reason": reason}

@@ -39,7 +39,8 @@ class Timing(BaseModel):
     upload_read: float = Field(description="ms; reading the request, and an s3_key's photo")
     model_fetch: float = Field(description="ms; non-zero only on the request that loaded it")
     decode: float
-    inference: float = Field(description="ms; both networks")
+    inference: float = Field(description="ms; finding the corners")
+    read: float = Field(description="ms; reading the text (0 when the model has no reader)")
     total: float
 
 
@@ -49,6 +50,14 @@ class CornersAnswer(BaseModel):
     confidence: float | None = Field(
         description="0-1: how sure the refiner is that a registration number is there; "
                     "below the threshold the answer is 422 certificate_not_found")
+    text: str | None = Field(description='the number, canonical: "BA123XY" (the spec\'s '
+                                         'grammar, no separator); null when not read')
+    text_as_printed: str | None = Field(description='the number as read, separator '
+                                                    'included: "BA-123XY", "BA 123XY"')
+    text_confidence: float | None = Field(
+        description="0-1: the probability the reader gives this text; below the model "
+                    "card's reader_threshold, text is null (null: the model has no reader)")
+    text_reason: str | None = Field(description="why text is null; null when it is read")
     image: ImageSize = Field(description="the photo's size as displayed")
     model: ModelRef
     crop: Crop | None = Field(None, description="only with ?include=crop")

@@ -65,21 +65,32 @@ def _timed(call, repeats: int, warmup: int = 5) -> list[float]:
 
 def child_cascade(threads: int, model_dir: str, photos: list[str], repeats: int):
     """The served cascade on photos decoded beforehand: stage-1 resize and letterbox, stage 1,
-    the refiner's crops and passes (and for a refused photo the second look); what the handler
-    reports as `inference`."""
+    the refiner's crops and passes (and for a refused photo the second look), then for an
+    answer the reader where the package has one; what the handler reports as `inference` and
+    `read`. `read_p50` is the reader alone: its view, network and decoding."""
     from certcorners.model_store import predictor_for
     from certcorners.preprocessing import decode
 
     card = json.loads((Path(model_dir) / "model_card.json").read_text())
     predictor = predictor_for(Path(model_dir), card, threads)
     threshold = card.get("confidence_threshold")  # as served: refusals get the second look
+    def served(decoded):
+        prediction = predictor.predict_decoded(decoded, threshold)
+        answered = threshold is None or prediction.confidence >= threshold
+        if answered and predictor.reader is not None:
+            predictor.read(decoded, prediction.corners)
+        return prediction, answered
+
     results = {}
     for path in photos:
         decoded = decode(Path(path).read_bytes())
         results[Path(path).stem] = _percentiles(
-            _timed(lambda d=decoded: predictor.predict_decoded(d, threshold), repeats))
-        answer = predictor.predict_decoded(decoded, threshold).confidence
-        results[Path(path).stem]["answered"] = threshold is None or answer >= threshold
+            _timed(lambda d=decoded: served(d), repeats))
+        prediction, answered = served(decoded)
+        results[Path(path).stem]["answered"] = answered
+        if answered and predictor.reader is not None:
+            results[Path(path).stem]["read_p50"] = _percentiles(_timed(
+                lambda d=decoded, c=prediction.corners: predictor.read(d, c), repeats))["p50"]
         results[Path(path).stem]["decode_p50"] = _percentiles(
             _timed(lambda p=path: decode(Path(p).read_bytes()), max(20, repeats // 5)))["p50"]
     return {"threads": threads, "photos": results, "peak_rss_mb": _peak_rss_mb()}
@@ -492,6 +503,9 @@ def cascade_photos(args) -> int:
             "refusal_p50_ms": round(statistics.median(refused), 2) if refused else None,
             "decode_p50_ms": round(statistics.median(r["decode_p50"]
                                                      for r in result.values()), 2)}
+        reads = [r["read_p50"] for r in result.values() if "read_p50" in r]
+        if reads:
+            report["sides"][side]["reader_alone_p50_ms"] = round(statistics.median(reads), 2)
         print(f"{side:>10} {version}: {report['sides'][side]}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

@@ -50,7 +50,8 @@ def make_photos() -> None:
         else:
             image = ImageOps.exif_transpose(Image.open(io.BytesIO(photo.jpeg))).convert("RGB")
             image.save(PHOTOS / name, "PNG")
-        lines.append(label_line(name, photo.width, photo.height, photo.corners))
+        lines.append(label_line(name, photo.width, photo.height, photo.corners,
+                                text=photo.card.number_text))
     (PHOTOS / "labels.jsonl").write_text("\n".join(lines) + "\n")
 
 
@@ -66,7 +67,8 @@ def make_held_out() -> None:
         photo = synthetic_photo(HELD_OUT_SEED, index)
         name = f"{index:06d}.jpg"
         (HELD_OUT / name).write_bytes(photo.jpeg)
-        lines.append(label_line(name, photo.width, photo.height, photo.corners))
+        lines.append(label_line(name, photo.width, photo.height, photo.corners,
+                                text=photo.card.number_text))
     background = scene_photo(np.random.default_rng([HELD_OUT_SEED, 1]), (1200, 900))
     (HELD_OUT / BACKGROUND_ONLY).write_bytes(background.jpeg)
     lines.append(label_line(BACKGROUND_ONLY, background.width, background.height, None))
