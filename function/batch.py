@@ -2,7 +2,7 @@
 Distributed Map (template.yaml, BatchStateMachine), invoked directly, not through the API.
 
 In:  {"Items": [{"Key": "scans/0001.jpg", "Size": 812345}, ...], "BatchInput": {"bucket": B}}
-Out: {"results": [{"key", "corners", "polygon", "confidence", "image", "model"} or
+Out: {"results": [{"key", "corners", "polygon", "confidence", "text", ..., "model"} or
                   {"key", "error": {"code", "message"}}, ...]}, in the items' order.
 
 A photo that cannot be answered is an error line, never the batch's failure: only a fault of

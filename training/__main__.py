@@ -80,6 +80,9 @@ def parser() -> argparse.ArgumentParser:
                          "CTC) on reader-views folders or labelled photos with text",
                          formatter_class=defaults)
     _training_options(p, epochs=30, batch_size=64, learning_rate=2e-3, patience=5)
+    p.add_argument("--view-jitter-px", type=float, default=0.0,
+                   help="warp each training view as if its corners were off by up to this "
+                        "many view pixels (the refiner's corners are, a little)")
 
     p = steps.add_parser("train-refiner", help="fit stage 2, the refiner (the number's crop)",
                          formatter_class=defaults)
@@ -270,7 +273,8 @@ def _run(args) -> int:
     elif args.step == "train-reader":
         from training.reader import ReaderConfig, train_reader
 
-        for key, value in train_reader(ReaderConfig(**_run_options(args))).items():
+        config = ReaderConfig(**_run_options(args), view_jitter_px=args.view_jitter_px)
+        for key, value in train_reader(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":
         from training.refiner import (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import keras
+import numpy as np
 from certcorners.preprocessing import INPUT_SIZE
 from keras import layers
 
@@ -72,13 +73,20 @@ def strided_blocks(model: keras.Model) -> int:
 
 
 def multiply_accumulates(model: keras.Model) -> int:
-    """MACs per image of the convolutions and the dense layer (the rest is negligible)."""
+    """MACs per image of the convolutions and the dense layers (the rest is negligible); a
+    dense layer on a sequence counts once per step."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
+        c_in = layer.input.shape[-1] if hasattr(layer, "kernel_size") or isinstance(
+            layer, layers.Dense) else 0
+        if isinstance(layer, layers.SeparableConv2D):  # depthwise, then pointwise
             _, h, w, c_out = layer.output.shape
             kh, kw = layer.kernel_size
-            total += h * w * c_out * kh * kw * layer.input.shape[-1]
+            total += h * w * c_in * (kh * kw + c_out)
+        elif isinstance(layer, layers.Conv2D | layers.Conv1D):
+            positions = int(np.prod(layer.output.shape[1:-1]))
+            total += positions * layer.output.shape[-1] * int(np.prod(layer.kernel_size)) * c_in
         elif isinstance(layer, layers.Dense):
-            total += layer.input.shape[-1] * layer.units
+            steps = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
+            total += steps * c_in * layer.units
     return int(total)

@@ -223,9 +223,9 @@ def demo(s3_port: int, cache: str, out: Path) -> int:
             status, answer = predict(url, photo, overlay=overlay)
             way = "uploaded to S3, then s3_key" if photo == phone else "in the body"
             print(f"{photo.name} ({photo.stat().st_size / 1e6:.1f} MB, {way}): HTTP {status}")
-            print(json.dumps({k: answer.get(k) for k in ("corners", "confidence", "model",
-                                                         "timing_ms", "error")
-                              if k in answer}, indent=2))
+            print(json.dumps({k: answer.get(k) for k in (
+                "corners", "confidence", "text", "text_as_printed", "text_confidence",
+                "text_reason", "model", "timing_ms", "error") if k in answer}, indent=2))
             if status == 200:
                 print(f"overlay: {overlay}")
     finally:
