@@ -239,14 +239,18 @@ def browser():
     driven.close()
 
 
-def test_the_page_shows_a_dropped_photos_box_corners_crop_and_confidence(local_api, browser):
+def test_the_page_shows_a_dropped_photos_box_corners_crop_text_and_confidence(local_api,
+                                                                          browser):
     """make serve's page at /, in headless Chromium: a photo chosen, its answer drawn."""
     url, _ = local_api
     browser.get(f"{url}/")
     browser.send_keys("#photo", str(PHOTOS / "certificate-1200x847.jpg"))
     browser.wait_for_text("#status", "HTTP 200")
     assert float(browser.text("#confidence")) >= 0.99
-    assert "inference;dur=" in browser.text("#timing")
+    assert browser.text("#text") == "PE623MY"  # events/photos/labels.jsonl
+    assert float(browser.text("#text-confidence")) >= 0.5
+    assert "inference;dur=" in browser.text("#timing") and "read;dur=" in browser.text(
+        "#timing")
     rows = browser.run("return [...document.querySelectorAll('#corners tr')]"
                        ".map(r => r.innerText.split('\\t')[0])")
     assert rows == ["top_left", "top_right", "bottom_right", "bottom_left"]
