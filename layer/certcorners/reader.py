@@ -118,21 +118,33 @@ def text_log_probability(log_probs: np.ndarray, text: str) -> float:
     probs = np.exp(log_probs[:, extended])
     alpha = np.zeros(states)
     alpha[:2] = probs[0, :2]
-    total = 0.0
-    for t in range(1, len(probs)):
-        alpha = (steps @ alpha) * probs[t]
-        if t % 4 == 0 or t == len(probs) - 1:
-            scale = alpha.sum()
-            if not scale > 0:
-                return -np.inf
-            alpha /= scale
-            total += np.log(scale)
+    done = _forward(steps, probs[1:], alpha, every=4)
+    if done is None:
+        return -np.inf
+    alpha, total = done
     end = alpha[-1] + (alpha[-2] if states > 1 else 0.0)
     return float(total + np.log(end)) if end > 0 else -np.inf
 
 
+def _forward(steps: np.ndarray, probs: np.ndarray, alpha: np.ndarray, every: int
+             ) -> tuple[np.ndarray, float] | None:
+    """The forward algorithm's states after each column of `probs` (the `steps` between
+    columns, then the column's probabilities), rescaled every `every` columns: (the states,
+    the log of the scales taken out), or None when they underflow to nothing."""
+    total = 0.0
+    for t in range(len(probs)):
+        alpha = (steps @ alpha) * probs[t]
+        if t % every == every - 1 or t == len(probs) - 1:
+            scale = alpha.sum()
+            if not scale > 0:
+                return None
+            alpha = alpha / scale
+            total += float(np.log(scale))
+    return alpha, total
+
+
 # The grammar as slots in reading order: the characters each may hold and the slots that may
-# come before it. The district's second letter depends on its first (PAIR_ALLOWED).
+# come before it. The district's second letter depends on its first (DISTRICTS).
 _SLOTS = (
     (sorted({d[0] for d in DISTRICTS}), ()),
     (LETTERS, (0,)),
@@ -204,15 +216,10 @@ def grammar_log_probability(log_probs: np.ndarray) -> float:
     probs = np.exp(log_probs[:, _STATE_CLASSES]).astype(np.float32)
     alpha = np.zeros(2 * _STATES + 1, dtype=np.float32)
     alpha[-1] = 1.0  # before the first column: the start
-    total = 0.0
-    for t in range(len(probs)):
-        alpha = (_GRAMMAR_STEPS @ alpha) * probs[t]
-        if t % 2 == 1 or t == len(probs) - 1:
-            scale = alpha.sum()
-            if not scale > 0:
-                return -np.inf
-            alpha /= scale
-            total += float(np.log(scale))
+    done = _forward(_GRAMMAR_STEPS, probs, alpha, every=2)
+    if done is None:
+        return -np.inf
+    alpha, total = done
     end = float(alpha[_LAST_SLOT].sum() + alpha[_STATES + _LAST_SLOT].sum())
     return float(total + np.log(end)) if end > 0 else -np.inf
 
