@@ -182,12 +182,11 @@ def _file_name(record: dict) -> str | None:
     return path.name if path is not None else None
 
 
-def reading_metrics(records: list[dict], reader_threshold: float) -> dict:
-    """The spec's reading figures over the certificates answered with corners whose label
-    has `text`: the shares read right (the canonical text equals the label's), read wrong
-    (a text was given and differs) and not read (no text given: none fits the grammar, or
-    the reader was less sure than `reader_threshold`); by font and by the number's height
-    at the 400-px scale too."""
+def reading_outcomes(records: list[dict], reader_threshold: float) -> list[tuple]:
+    """(outcome, example, reading) of each certificate answered with corners whose label
+    has `text`: "read_right" (the canonical text equals the label's), "read_wrong" (a text
+    was given and differs) or "not_read" (none fits the grammar, or the reader was less sure
+    than `reader_threshold`)."""
     rows = []
     for r in records:
         label = r["example"].meta.get("text")
@@ -198,6 +197,16 @@ def reading_metrics(records: list[dict], reader_threshold: float) -> dict:
         outcome = ("not_read" if not given else
                    "read_right" if reading.text == canonical(label) else "read_wrong")
         rows.append((outcome, r["example"], reading))
+    return rows
+
+
+def reading_metrics(records: list[dict], reader_threshold: float) -> dict:
+    """The spec's reading figures over the certificates answered with corners whose label
+    has `text`: the shares read right (the canonical text equals the label's), read wrong
+    (a text was given and differs) and not read (no text given: none fits the grammar, or
+    the reader was less sure than `reader_threshold`); by font and by the number's height
+    at the 400-px scale too."""
+    rows = reading_outcomes(records, reader_threshold)
 
     def figures(chosen: list) -> dict:
         count = len(chosen)

@@ -405,14 +405,10 @@ def _reader_entries(run: Path, package_dir: Path, val_dir: Path,
 def choose_reader_threshold(records: list[dict]) -> dict:
     """The reader's threshold from validation as served: just above the surest wrong
     reading, and never below READER_THRESHOLD_FLOOR; with the shares it gives there."""
-    from certcorners.reader import canonical
+    from training.evaluate import reading_metrics, reading_outcomes
 
-    from training.evaluate import reading_metrics
-
-    wrong = [r["reading"].confidence for r in records
-             if r["example"].corners is not None and r["example"].meta.get("text")
-             and r.get("answered", True) and r.get("reading") is not None
-             and r["reading"].text != canonical(r["example"].meta["text"])]
+    wrong = [reading.confidence for outcome, _, reading in reading_outcomes(records, 0.0)
+             if outcome == "read_wrong"]
     threshold = max(READER_THRESHOLD_FLOOR, float(np.nextafter(max(wrong), 1.0)) if wrong
                     else 0.0)
     chosen = reading_metrics(records, threshold)

@@ -12,7 +12,6 @@ Two sources, one cut:
 from __future__ import annotations
 
 import hashlib
-import io
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +24,7 @@ from PIL import Image
 
 from training import photo, scene
 from training.card import render_card
-from training.dataset import read_examples
+from training.dataset import cached_arrays, read_examples
 
 CACHE_FILE = "reader-views.npz"
 VIEWS_PER_CARD = 4  # one card rendered, four photos of its number
@@ -136,7 +135,8 @@ def write_views(out_dir: str | Path, count: int, seed: int, workers: int | None 
 def _photo_view(path_corners_text: tuple[Path, list, str]) -> tuple[np.ndarray, np.ndarray]:
     path, corners, text = path_corners_text
     decoded = decode(path.read_bytes())
-    return view(decoded, np.asarray(corners, np.float64)), targets(text)
+    return (view(decoded, np.asarray(corners, np.float64))[np.newaxis],
+            targets(text)[np.newaxis])
 
 
 def photo_views(folder: str | Path, workers: int | None = None
@@ -151,18 +151,7 @@ def photo_views(folder: str | Path, workers: int | None = None
     digest = hashlib.sha256(b"reader-view-1" + str((VIEW_HEIGHT, VIEW_WIDTH)).encode())
     for e in examples:
         digest.update(f"{e.path.name}{e.corners.tolist()}{e.meta['text']}".encode())
-    cache = folder / CACHE_FILE
-    if cache.exists():
-        stored = np.load(cache)
-        if str(stored.get("key", "")) == digest.hexdigest():
-            return stored["inputs"], stored["targets"], list(stored["fonts"])
     tasks = [(e.path, e.corners.tolist(), e.meta["text"]) for e in examples]
-    with ProcessPoolExecutor(workers) as pool:
-        parts = list(pool.map(_photo_view, tasks, chunksize=8))
-    views, labels = np.stack([p[0] for p in parts]), np.stack([p[1] for p in parts])
-    fonts = [str(e.meta.get("font", "")) for e in examples]
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, inputs=views, targets=labels, fonts=np.array(fonts),
-                        key=digest.hexdigest())
-    cache.write_bytes(buffer.getvalue())
-    return views, labels, fonts
+    views, labels = cached_arrays(folder / CACHE_FILE, digest.hexdigest(), _photo_view, tasks,
+                                  ("inputs", "targets"), workers)
+    return views, labels, [str(e.meta.get("font", "")) for e in examples]

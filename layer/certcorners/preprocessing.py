@@ -155,6 +155,17 @@ class Decoded:
         matrix[:2, 0], matrix[:2, 1], matrix[:2, 2] = unit_x - origin, unit_y - origin, origin
         return matrix
 
+    def cut(self, to_photo: np.ndarray, size: tuple[int, int], fill: int) -> np.ndarray:
+        """uint8 [height, width, 1] of `size` (width, height): each pixel sampled (bilinear)
+        where the 3x3 homography `to_photo` (its pixels -> displayed photo pixels) maps it;
+        `fill` beyond the photo."""
+        to_pixels = self.photo_to_pixels() @ to_photo
+        to_pixels = to_pixels / to_pixels[2, 2]
+        cut = self.stored.transform(size, Image.Transform.PERSPECTIVE,
+                                    tuple(to_pixels.flatten()[:8]), Image.Resampling.BILINEAR,
+                                    fillcolor=fill)
+        return np.asarray(cut, dtype=np.uint8)[..., np.newaxis]
+
 
 def decode(image: Image.Image | bytes, max_pixels: int = DEFAULT_MAX_PIXELS,
            min_side: int = DECODE_MIN_SIDE, draft: bool = True) -> Decoded:

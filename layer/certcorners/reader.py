@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from certcorners.geometry import homography
 from certcorners.preprocessing import Decoded
@@ -71,12 +70,7 @@ def encode(text: str) -> list[int]:
 def view(decoded: Decoded, quad: np.ndarray) -> np.ndarray:
     """uint8 [VIEW_HEIGHT, VIEW_WIDTH, 1]: the quad (photo pixels, spec order) upright."""
     to_photo = homography(VIEW_BOX, np.asarray(quad, dtype=np.float64))
-    to_pixels = decoded.photo_to_pixels() @ to_photo
-    to_pixels = to_pixels / to_pixels[2, 2]
-    cut = decoded.stored.transform((VIEW_WIDTH, VIEW_HEIGHT), Image.Transform.PERSPECTIVE,
-                                   tuple(to_pixels.flatten()[:8]), Image.Resampling.BILINEAR,
-                                   fillcolor=255)
-    return np.asarray(cut, dtype=np.uint8)[..., np.newaxis]
+    return decoded.cut(to_photo, (VIEW_WIDTH, VIEW_HEIGHT), fill=255)
 
 
 def model_input(views: np.ndarray) -> np.ndarray:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 
 from certcorners.geometry import apply_homography, homography
 from certcorners.preprocessing import Decoded
@@ -158,12 +157,7 @@ def crop_homography(quad: np.ndarray) -> np.ndarray:
 def cut(decoded: Decoded, quad: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 [CROP_HEIGHT, CROP_WIDTH, 1] crop, H crop -> photo) for a guessed quad."""
     to_photo = crop_homography(quad)
-    to_pixels = decoded.photo_to_pixels() @ to_photo
-    to_pixels = to_pixels / to_pixels[2, 2]
-    crop = decoded.stored.transform((CROP_WIDTH, CROP_HEIGHT), Image.Transform.PERSPECTIVE,
-                                    tuple(to_pixels.flatten()[:8]), Image.Resampling.BILINEAR,
-                                    fillcolor=0)
-    return np.asarray(crop, dtype=np.uint8)[..., np.newaxis], to_photo
+    return decoded.cut(to_photo, (CROP_WIDTH, CROP_HEIGHT), fill=0), to_photo
 
 
 def is_plausible(quad: np.ndarray, letterbox_size: tuple[int, int]) -> bool:

@@ -83,7 +83,7 @@ def reading_fields(model, decoded, corners) -> dict:
     reader is at least as sure as the model card's reader_threshold; otherwise text null
     and the reason."""
     predictor = model.predictor
-    if getattr(predictor, "reader", None) is None:
+    if predictor.reader is None:
         return _unread(None, "the served model has no reader")
     reading = predictor.read(decoded, corners)
     if reading is None:
