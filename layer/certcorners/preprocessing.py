@@ -7,6 +7,7 @@ displayed (EXIF orientation applied), (0, 0) the top-left corner of the top-left
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 from dataclasses import dataclass
@@ -148,8 +149,10 @@ class Decoded:
                   5: (y, x), 6: (y, h - x), 7: (w - y, h - x), 8: (w - y, x)}.get(o, (x, y))
         return np.stack([xs, ys], axis=-1) / self.reduction
 
+    @functools.cached_property
     def photo_to_pixels(self) -> np.ndarray:
-        """to_pixels as a 3x3 matrix (it is affine), to compose with homographies."""
+        """to_pixels as a 3x3 matrix (it is affine), to compose with homographies; made once
+        a photo (every cut takes it)."""
         origin, unit_x, unit_y = self.to_pixels(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
         matrix = np.eye(3)
         matrix[:2, 0], matrix[:2, 1], matrix[:2, 2] = unit_x - origin, unit_y - origin, origin
@@ -159,7 +162,7 @@ class Decoded:
         """uint8 [height, width, 1] of `size` (width, height): each pixel sampled (bilinear)
         where the 3x3 homography `to_photo` (its pixels -> displayed photo pixels) maps it;
         `fill` beyond the photo."""
-        to_pixels = self.photo_to_pixels() @ to_photo
+        to_pixels = self.photo_to_pixels @ to_photo
         to_pixels = to_pixels / to_pixels[2, 2]
         cut = self.stored.transform(size, Image.Transform.PERSPECTIVE,
                                     tuple(to_pixels.flatten()[:8]), Image.Resampling.BILINEAR,

@@ -4,8 +4,8 @@ The refined quad is mapped onto VIEW_BOX inside a VIEW_WIDTH x VIEW_HEIGHT grays
 from the photo as decoded (no second decode). The reader network answers, for each of its
 VIEW_WIDTH / 4 columns, the logits of a blank and of each character in ALPHABET (a CTC
 head). The reading is the likeliest alignment path whose text matches the spec's grammar
-(GRAMMAR); its confidence is the probability of that text, summed over all its alignments,
-among the texts the grammar allows.
+(GRAMMAR); its confidence is the probability of its canonical text (any separator, all
+alignments summed) among the texts the grammar allows.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ TIME_STEPS = VIEW_WIDTH // 4  # the network's columns
 @dataclass(frozen=True)
 class Reading:
     text_as_printed: str  # "BA-123XY": the separator as read
-    confidence: float  # P(this text | a text the grammar allows), all alignments summed
+    confidence: float  # P(its canonical text | a text the grammar allows)
 
     @property
     def text(self) -> str:
@@ -89,52 +89,12 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
-def greedy(log_probs: np.ndarray) -> str:
-    """The best single alignment path's text: each column's likeliest class, repeats merged,
-    blanks dropped."""
-    best = np.argmax(log_probs, axis=-1)
+def greedy(scores: np.ndarray) -> str:
+    """The best single alignment path's text: each column's likeliest class (by logits or
+    log-probabilities alike), repeats merged, blanks dropped."""
+    best = np.argmax(scores, axis=-1)
     kept = best[np.r_[True, best[1:] != best[:-1]]]
     return "".join(ALPHABET[k - 1] for k in kept if k != 0)
-
-
-def text_log_probability(log_probs: np.ndarray, text: str) -> float:
-    """log P(text) under CTC: the sum over every alignment of it (the forward algorithm, in
-    probabilities, rescaled every few columns; -inf where it underflows)."""
-    labels = encode(text)
-    extended = np.zeros(2 * len(labels) + 1, dtype=np.int64)
-    extended[1::2] = labels
-    states = len(extended)
-    # Each state is reached from itself and the one before, and from two before where that
-    # skips a blank between two different labels.
-    steps = np.eye(states) + np.eye(states, k=-1)
-    for k in range(3, states, 2):
-        steps[k, k - 2] = float(extended[k] != extended[k - 2])
-    probs = np.exp(log_probs[:, extended])
-    alpha = np.zeros(states)
-    alpha[:2] = probs[0, :2]
-    done = _forward(steps, probs[1:], alpha, every=4)
-    if done is None:
-        return -np.inf
-    alpha, total = done
-    end = alpha[-1] + (alpha[-2] if states > 1 else 0.0)
-    return float(total + np.log(end)) if end > 0 else -np.inf
-
-
-def _forward(steps: np.ndarray, probs: np.ndarray, alpha: np.ndarray, every: int
-             ) -> tuple[np.ndarray, float] | None:
-    """The forward algorithm's states after each column of `probs` (the `steps` between
-    columns, then the column's probabilities), rescaled every `every` columns: (the states,
-    the log of the scales taken out), or None when they underflow to nothing."""
-    total = 0.0
-    for t in range(len(probs)):
-        alpha = (steps @ alpha) * probs[t]
-        if t % every == every - 1 or t == len(probs) - 1:
-            scale = alpha.sum()
-            if not scale > 0:
-                return None
-            alpha = alpha / scale
-            total += float(np.log(scale))
-    return alpha, total
 
 
 # The grammar as slots in reading order: the characters each may hold and the slots that may
@@ -149,114 +109,142 @@ _SLOTS = (
     (LETTERS, (5,)),
     (LETTERS, (6,)),
 )
+_OFFSETS = np.cumsum([0] + [len(chars) for chars, _ in _SLOTS])
 
 
 def _grammar_graph():
-    """The grammar's states (one per slot and character it may hold: its class) and the
-    edges into them, sorted by the state they enter. A source is an index into
-    [emit states, blank states, start]: a character is entered from the character before it,
-    from the blank after it (then even a repeat is a new character), or, in the first slot,
-    from the start."""
-    offsets = np.cumsum([0] + [len(chars) for chars, _ in _SLOTS])
-    count = int(offsets[-1])
-    classes = np.array([ALPHABET.index(c) + 1 for chars, _ in _SLOTS for c in chars])
-    edges = []  # (destination, source)
+    """CTC's states over the grammar and the edges between columns.
+
+    States: one per slot and character it may hold (it emits that character); a blank after
+    each of the first slot's characters (which second letters may follow depends on it); one
+    blank after each later slot (any next character may follow it, even a repeat); and the
+    start (leading blanks). Each state stays; a character is entered from a different
+    character of a slot before it or from a blank after one. Returns (each state's class,
+    the edges' sources sorted by destination, their destinations, where each destination's
+    edges start, the start, the states a text may end in)."""
+    emits = int(_OFFSETS[-1])
+    first = len(_SLOTS[0][0])
+    start = emits + first + len(_SLOTS) - 1
+
+    def blank_after(slot: int, index: int) -> int:
+        return emits + index if slot == 0 else emits + first + slot - 1
+
+    classes = np.zeros(start + 1, dtype=np.int64)
+    edges = [(state, state) for state in range(start + 1)]  # (destination, source)
     for s, (chars, before) in enumerate(_SLOTS):
         for j, char in enumerate(chars):
-            destination = offsets[s] + j
+            state = int(_OFFSETS[s]) + j
+            classes[state] = ALPHABET.index(char) + 1
+            edges.append((blank_after(s, j), state))
             if not before:
-                edges.append((destination, 2 * count))
+                edges.append((state, start))
             for p in before:
                 for i, previous in enumerate(_SLOTS[p][0]):
                     if s == 1 and f"{previous}{char}" not in DISTRICTS:
                         continue
                     if previous != char:
-                        edges.append((destination, offsets[p] + i))
-                    edges.append((destination, count + offsets[p] + i))
-    edges.sort()
+                        edges.append((state, int(_OFFSETS[p]) + i))
+                    if p == 0 or i == 0:  # one blank state per later slot: one edge
+                        edges.append((state, blank_after(p, i)))
+    edges = sorted(set(edges))
     destinations = np.array([d for d, _ in edges])
-    starts = np.flatnonzero(np.r_[True, destinations[1:] != destinations[:-1]])
-    return (count, classes, np.array([src for _, src in edges]), destinations[starts], starts,
-            np.arange(offsets[-2], offsets[-1]))
+    groups = np.searchsorted(destinations, np.arange(start + 1))
+    ends = np.r_[np.arange(_OFFSETS[-2], _OFFSETS[-1]), blank_after(len(_SLOTS) - 1, 0)]
+    return classes, np.array([src for _, src in edges]), destinations, groups, start, ends
 
 
-_STATES, _CLASSES, _SOURCES, _ENTERED, _GROUPS, _LAST_SLOT = _grammar_graph()
+_CLASSES, _SOURCES, _DESTINATIONS, _GROUPS, _START, _ENDS = _grammar_graph()
+_STEPS = np.zeros((len(_CLASSES), len(_CLASSES)), dtype=np.float32)  # destination x source
+_STEPS[_DESTINATIONS, _SOURCES] = 1.0
 
 
-def _grammar_steps() -> np.ndarray:
-    """The grammar's transitions between columns as one matrix over [emit states, blank
-    states, start] (destination x source): a character stays or is entered along its edges,
-    a blank follows a character or itself, the start stays."""
-    size = 2 * _STATES + 1
-    steps = np.zeros((size, size))
-    destinations = np.repeat(_ENTERED, np.diff(np.r_[_GROUPS, len(_SOURCES)]))
-    steps[destinations, _SOURCES] = 1.0
-    every = np.arange(_STATES)
-    steps[every, every] = 1.0
-    steps[_STATES + every, every] = 1.0
-    steps[_STATES + every, _STATES + every] = 1.0
-    steps[2 * _STATES, 2 * _STATES] = 1.0
+_TEXT_SLOTS = (0, 1, 3, 4, 5, 6, 7)  # the slots of a canonical text's seven characters
+_STATE_OF = [{c: int(_OFFSETS[s]) + j for j, c in enumerate(chars)}
+             for s, (chars, _) in enumerate(_SLOTS)]
+_TEXT_TAIL = np.r_[np.arange(_OFFSETS[2], _OFFSETS[3]),  # the separators
+                   np.arange(_OFFSETS[-1] + len(_SLOTS[0][0]), _START + 1)]  # later blanks, start
+# Where a text ends: its last character, or the blank after it (the last before the start).
+_TEXT_ENDS = np.array([len(_TEXT_SLOTS) - 1, len(_TEXT_SLOTS) + 1 + len(_TEXT_TAIL) - 2])
+
+
+def _text_states(text: str) -> np.ndarray:
+    """The grammar's states that spell canonical(text), with any separator or none: its seven
+    characters', the blank after its first, the separators', the later blanks, the start
+    (in that order: _TEXT_ENDS are where it may end)."""
+    chars = canonical(text)
+    if not GRAMMAR.match(chars):
+        raise ValueError(f"{text!r} does not match the grammar")
+    emits = [_STATE_OF[s][c] for s, c in zip(_TEXT_SLOTS, chars, strict=True)]
+    first_blank = int(_OFFSETS[-1]) + _STATE_OF[0][chars[0]]
+    return np.array([*emits, first_blank, *_TEXT_TAIL])
+
+
+_BESIDE: dict[bytes, np.ndarray] = {}
+
+
+def _steps_beside(kept: np.ndarray) -> np.ndarray:
+    """The grammar's steps, and beside them (block-diagonal) the steps among `kept`. Which of
+    a text's states may follow which depends only on where it repeats a character, so a few
+    matrices serve every text: they are kept."""
+    block = _STEPS[np.ix_(kept, kept)]
+    steps = _BESIDE.get(block.tobytes())
+    if steps is None:
+        size = len(_CLASSES)
+        steps = np.zeros((size + len(kept),) * 2, dtype=np.float32)
+        steps[:size, :size] = _STEPS
+        steps[size:, size:] = block
+        steps.flags.writeable = False
+        _BESIDE[block.tobytes()] = steps
     return steps
 
 
-_GRAMMAR_STEPS = _grammar_steps().astype(np.float32)  # float32: a third faster
-_STATE_CLASSES = np.r_[_CLASSES, np.zeros(_STATES + 1, dtype=np.int64)]
-
-
-def grammar_log_probability(log_probs: np.ndarray) -> float:
-    """log P(the text is any the grammar allows) under CTC: the forward algorithm over the
-    grammar's states, in float32 probabilities rescaled every other column (-inf where it
-    underflows all the same)."""
-    probs = np.exp(log_probs[:, _STATE_CLASSES]).astype(np.float32)
-    alpha = np.zeros(2 * _STATES + 1, dtype=np.float32)
-    alpha[-1] = 1.0  # before the first column: the start
-    done = _forward(_GRAMMAR_STEPS, probs, alpha, every=2)
-    if done is None:
-        return -np.inf
-    alpha, total = done
-    end = float(alpha[_LAST_SLOT].sum() + alpha[_STATES + _LAST_SLOT].sum())
-    return float(total + np.log(end)) if end > 0 else -np.inf
+def text_confidence(probs: np.ndarray, text: str) -> float:
+    """P(canonical(text), with any separator | a text the grammar allows) under CTC, from
+    the columns' class probabilities [columns, NUM_CLASSES]: one forward pass over the
+    grammar's states and, beside them, the states that spell the text (a subset of the
+    grammar's paths, so both are rescaled by the grammar's mass every 4 columns and the ratio
+    is exact). 0 where the grammar's mass underflows float32 all the same: the columns then
+    left no room for any valid text."""
+    kept = _text_states(text)
+    steps = _steps_beside(kept)
+    size = len(_CLASSES)
+    columns = np.asarray(probs, dtype=np.float32)[:, np.r_[_CLASSES, _CLASSES[kept]]]
+    alpha = np.zeros(len(steps), dtype=np.float32)
+    alpha[[_START, len(steps) - 1]] = 1.0  # before the first column: the starts
+    for t in range(len(columns)):
+        alpha = (steps @ alpha) * columns[t]
+        if t % 4 == 3:
+            mass = alpha[:size].sum()
+            if not mass > 0:
+                return 0.0
+            alpha = alpha / mass
+    valid = float(alpha[_ENDS].sum())
+    this = float(alpha[size + _TEXT_ENDS].sum())
+    return min(1.0, this / valid) if valid > 0 else 0.0
 
 
 def constrained_best_path(log_probs: np.ndarray) -> str | None:
     """The text of the likeliest alignment path whose text matches GRAMMAR (Viterbi over the
     grammar's states); None when no path fits (too few columns)."""
-    frames = len(log_probs)
-    emit = np.full(_STATES, -np.inf)  # last column: this state's character
-    blank = np.full(_STATES, -np.inf)  # last column: a blank after it
-    start = 0.0  # only blanks so far
-    candidates = np.empty((frames, len(_SOURCES)))  # for the walk back
-    stayed = np.empty((frames, _STATES), dtype=bool)
-    blank_from_emit = np.empty((frames, _STATES), dtype=bool)
-    for t in range(frames):
-        candidates[t] = np.r_[emit, blank, start][_SOURCES]
-        entry = np.full(_STATES, -np.inf)
-        entry[_ENTERED] = np.maximum.reduceat(candidates[t], _GROUPS)
-        stayed[t] = emit >= entry
-        blank_from_emit[t] = emit >= blank
-        emit, blank = (np.maximum(emit, entry) + log_probs[t, _CLASSES],
-                       np.maximum(emit, blank) + log_probs[t, 0])
-        start += log_probs[t, 0]
-    ends = np.maximum(emit[_LAST_SLOT], blank[_LAST_SLOT])
-    if not np.isfinite(ends).any():
+    edges = np.arange(len(_SOURCES))
+    score = np.full(len(_CLASSES), -np.inf)
+    score[_START] = 0.0
+    came_from = np.empty((len(log_probs), len(_CLASSES)), dtype=np.int64)
+    for t in range(len(log_probs)):
+        candidates = score[_SOURCES]
+        best = np.maximum.reduceat(candidates, _GROUPS)
+        chosen = np.where(candidates == best[_DESTINATIONS], edges, len(edges))
+        came_from[t] = _SOURCES[np.minimum.reduceat(chosen, _GROUPS)]
+        score = best + log_probs[t, _CLASSES]
+    state = int(_ENDS[np.argmax(score[_ENDS])])
+    if not np.isfinite(score[state]):
         return None
-    state = int(_LAST_SLOT[np.argmax(ends)])
-    in_blank = bool(blank[state] > emit[state])
     text = []
-    for t in range(frames - 1, -1, -1):
-        if in_blank:
-            in_blank = not blank_from_emit[t, state]
-            continue
-        if stayed[t, state]:
-            continue
-        text.append(ALPHABET[_CLASSES[state] - 1])  # its character was entered here
-        group = int(np.searchsorted(_ENTERED, state))
-        first = _GROUPS[group]
-        last = _GROUPS[group + 1] if group + 1 < len(_GROUPS) else len(_SOURCES)
-        source = int(_SOURCES[first + np.argmax(candidates[t, first:last])])
-        if source == 2 * _STATES:
-            break
-        state, in_blank = source % _STATES, source >= _STATES
+    for t in range(len(log_probs) - 1, -1, -1):
+        previous = int(came_from[t, state])
+        if previous != state and _CLASSES[state]:  # a character entered here
+            text.append(ALPHABET[_CLASSES[state] - 1])
+        state = previous
     return "".join(reversed(text))
 
 
@@ -265,14 +253,12 @@ def read(logits: np.ndarray) -> Reading | None:
     grammar, or None when none fits. The best path unconstrained is the answer whenever it
     fits the grammar (most crops); otherwise the Viterbi over the grammar decides."""
     log_probs = log_softmax(logits)
-    text = greedy(log_probs)
+    text = greedy(logits)
     if not GRAMMAR.match(text):
         text = constrained_best_path(log_probs)
         if text is None:
             return None
     # Its probability among the texts the grammar allows: the network's mass on texts that
-    # cannot be numbers (a 0 where a letter must be) is no doubt about this one.
-    valid = grammar_log_probability(log_probs)
-    confidence = np.exp(text_log_probability(log_probs, text) - valid) if valid > -np.inf \
-        else 0.0
-    return Reading(text, float(min(1.0, confidence)))
+    # cannot be numbers (a 0 where a letter must be) is no doubt about this one; nor is the
+    # separator, which the canonical text leaves out (a space is a gap the eye barely sees).
+    return Reading(text, text_confidence(np.exp(log_probs), text))
