@@ -41,6 +41,10 @@ class ReaderConfig(RunConfig):
     # Every block after the first a depthwise-separable convolution: ~3x fewer
     # multiply-accumulates, what keeps the reader near a millisecond on one core.
     separable: bool = True
+    # The first convolution strides 2 instead of being max-pooled: the same weights (a
+    # pooled reader starts a strided one), and no full-resolution feature map, which is
+    # what dominates the reader's time (few of its multiply-accumulates are there).
+    strided_stem: bool = False
     sequence_units: int = 128
     # Each training view warped as if its four corners were off by up to this many pixels of
     # the view (normal, a spread drawn per view): the refiner's corners are, a little.
@@ -63,15 +67,17 @@ def build_reader(config: ReaderConfig | None = None) -> keras.Model:
     inputs = keras.Input((VIEW_HEIGHT, VIEW_WIDTH, 1), name="view")
     x = inputs
     for index, (filters, pool) in enumerate(zip(config.filters, POOLS, strict=True)):
+        strided = index == 0 and config.strided_stem
         if config.separable and index > 0:
             x = layers.SeparableConv2D(filters, 3, padding="same", use_bias=False,
                                        name=f"conv{index}")(x)
         else:
-            x = layers.Conv2D(filters, 3, padding="same", use_bias=False,
-                              name=f"conv{index}")(x)
+            x = layers.Conv2D(filters, 3, strides=pool if strided else 1, padding="same",
+                              use_bias=False, name=f"conv{index}")(x)
         x = layers.BatchNormalization(name=f"norm{index}")(x)
         x = layers.ReLU(name=f"relu{index}")(x)
-        x = layers.MaxPooling2D(pool, name=f"pool{index}")(x)
+        if not strided:
+            x = layers.MaxPooling2D(pool, name=f"pool{index}")(x)
     rows = VIEW_HEIGHT // int(np.prod([p[0] for p in POOLS]))
     x = layers.Permute((2, 1, 3), name="columns")(x)  # [steps, rows, filters]
     x = layers.Reshape((TIME_STEPS, rows * config.filters[-1]), name="steps")(x)

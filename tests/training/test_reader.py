@@ -75,6 +75,23 @@ def test_bad_reader_configs_are_refused():
         ReaderConfig(view_jitter_px=-1.0)
 
 
+def test_a_strided_reader_starts_from_a_pooled_ones_weights(reader_run, views):
+    """The same weights, the same 40 columns of logits, fewer multiply-accumulates."""
+    import keras
+
+    from training.model import multiply_accumulates
+    from training.reader import ReaderConfig, build_reader
+
+    run, _ = reader_run
+    pooled = keras.saving.load_model(run / "model.keras", compile=False)
+    strided = build_reader(ReaderConfig(strided_stem=True))
+    strided.set_weights(pooled.get_weights())
+    inputs = reader.model_input(views[0][:2])
+    assert strided.predict(inputs, verbose=0).shape == (2, reader.TIME_STEPS,
+                                                         reader.NUM_CLASSES)
+    assert multiply_accumulates(strided) < multiply_accumulates(pooled)
+
+
 def test_a_jittered_view_keeps_its_number_in_place(views):
     """Corners off by a pixel or two move the print a pixel or two, not out of the view."""
     from training.reader import jittered

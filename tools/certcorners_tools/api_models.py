@@ -55,8 +55,9 @@ class CornersAnswer(BaseModel):
     text_as_printed: str | None = Field(description='the number as read, separator '
                                                     'included: "BA-123XY", "BA 123XY"')
     text_confidence: float | None = Field(
-        description="0-1: the probability the reader gives this text; below the model "
-                    "card's reader_threshold, text is null (null: the model has no reader)")
+        description="0-1: the probability the reader gives this number (any separator) "
+                    "among the numbers the grammar allows; below the model card's "
+                    "reader_threshold, text is null (null: the model has no reader)")
     text_reason: str | None = Field(description="why text is null; null when it is read")
     image: ImageSize = Field(description="the photo's size as displayed")
     model: ModelRef
