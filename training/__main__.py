@@ -160,7 +160,10 @@ def parser() -> argparse.ArgumentParser:
                    help="a card finder's run folder (train-finder): added to the package")
     p.add_argument("--reader", type=Path, default=None,
                    help="a reader's run folder (train-reader): added to the package, its "
-                        "threshold chosen on --val")
+                        "threshold chosen on --val and any --reader-val")
+    p.add_argument("--reader-val", type=Path, nargs="+", default=[],
+                   help="more validation folders the reader's threshold is chosen on too "
+                        "(phone photos, say)")
     p.add_argument("--policy", action="append", default=[], metavar="RULE=VALUE",
                    help="a cascade rule that replaces the card's (certcorners.policy), e.g. "
                         "card_presence=0.5; repeat for several")
@@ -316,7 +319,8 @@ def _run(args) -> int:
 
         recard(args.package, args.out, args.test, args.version, val_dir=args.val,
                report=tuple(args.report), why=args.why, card_finder_run=args.card_finder,
-               reader_run=args.reader, policy=_policy_rules(args.policy))
+               reader_run=args.reader, policy=_policy_rules(args.policy),
+               reader_val=tuple(args.reader_val))
     elif args.step == "publish":
         # Imported here, not for every step: boto3 is needed to publish only (a GPU machine
         # that generates and trains has none).

@@ -33,7 +33,7 @@ from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE, unit_range
 from training.dataset import load_arrays
 from training.evaluate import evaluate, run_folder, summarize
 from training.model import multiply_accumulates
-from training.packages import open_verified, verified_package
+from training.packages import open_verified, training_file, verified_package
 from training.refiner import REFINER_KERAS_FILE, CropConfig, load_crops
 
 KERAS_FILE = "model.keras"
@@ -249,17 +249,24 @@ def finish_package(package_dir: Path, card: dict, test_dir: str | Path, report: 
                    out_dir: Path) -> Path:
     """The second half of every export: the assembled package measured as the function will
     serve it (the held-out folder and the `report` folders, at the card's threshold), then
-    the card with its figures, date, commit and file hashes, and model.tar.gz."""
+    the card with its figures, date, commit and file hashes, and model.tar.gz. The package
+    holds only what serving loads; the Keras models (*.keras) stay beside it, its training
+    files, hashed in the card's `training_files` (fine-tuning and recipes start from them)."""
     # A provisional card, so evaluation loads the package exactly as the function will.
     (package_dir / CARD_FILE).write_text(json.dumps(card))
     metrics, reported = _evaluations(package_dir, Path(test_dir), report, out_dir,
                                      card.get("confidence_threshold"))
-    files = sorted(p for p in package_dir.iterdir() if p.name not in (CARD_FILE, PACKAGE_FILE))
+    others = [p for p in package_dir.iterdir() if p.name not in (CARD_FILE, PACKAGE_FILE)]
+    files = sorted(p for p in others if p.suffix != ".keras")
+    training_files = sorted(p for p in others if p.suffix == ".keras")
+
+    def hashed(paths: list[Path]) -> dict:
+        return {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for p in paths}
+
     card = {**card, "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "git_commit": git_commit(), "held_out_metrics": metrics,
-            "evaluation_only_metrics": reported,
-            "files": {p.name: {"sha256": sha256_file(p), "bytes": p.stat().st_size}
-                      for p in files}}
+            "evaluation_only_metrics": reported, "files": hashed(files),
+            "training_files": hashed(training_files)}
     (package_dir / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
     return write_package(package_dir, [*files, package_dir / CARD_FILE])
 
@@ -267,7 +274,7 @@ def finish_package(package_dir: Path, card: dict, test_dir: str | Path, report: 
 def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, version: str,
            val_dir: str | Path | None = None, report: tuple = (), why: str = "",
            card_finder_run: str | Path | None = None, policy: dict | None = None,
-           reader_run: str | Path | None = None) -> Path:
+           reader_run: str | Path | None = None, reader_val: tuple = ()) -> Path:
     """The networks of an exported `package`, byte for byte, in a new package whose card is
     measured again as this code serves them: for a change in serving alone (a check, the
     search), after which the export-time figures no longer tell what the function answers.
@@ -275,8 +282,8 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
     figures as served, the held-out metrics and those of the `report` folders are measured
     again. `card_finder_run`: a card finder's run folder, added to the package (its parity
     checked on `val_dir`); `policy`: cascade rules that replace the card's (CascadePolicy);
-    `reader_run`: a reader's run folder, added to the package (its parity checked, and its
-    threshold chosen, on `val_dir` as served).
+    `reader_run`: a reader's run folder, added to the package (its parity checked on
+    `val_dir`, its threshold chosen on `val_dir` and the `reader_val` folders as served).
     Returns out_dir/package/model.tar.gz."""
     package, out_dir, test_dir = Path(package), Path(out_dir), Path(test_dir)
     if not package.is_file():
@@ -288,6 +295,11 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
             raise ValueError(f"{run} has no {KERAS_FILE}: train {what} first")
     if reader_run is not None and val_dir is None:
         raise ValueError("a reader needs val_dir: its threshold is chosen there")
+    if reader_val and reader_run is None:
+        raise ValueError("reader_val chooses a new reader's threshold: give reader_run too")
+    for folder in map(Path, reader_val):
+        if not (folder / "labels.jsonl").is_file():
+            raise ValueError(f"{folder} is not a labelled folder (no labels.jsonl)")
     if policy:  # its names and values checked before anything is written
         CascadePolicy.from_card({"cascade_policy": policy})
     package_dir = out_dir / "package"
@@ -297,6 +309,8 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
     card = open_verified(package, package_dir)  # the hashes checked, as serving checks them
     if card.get("version") == version:
         raise ValueError(f"{package} is version {version} already: give the new card its own")
+    for name in card.get("training_files", {}):  # beside it: carried on beside the new one
+        shutil.copy2(training_file(package, card, package_dir, name), package_dir / name)
     earlier, threshold = card, card.get("confidence_threshold")
     card = {**card, "version": version}
     if card_finder_run is not None:
@@ -316,13 +330,18 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
         if val_dir is None:
             raise ValueError("a package with a refusal threshold needs val_dir: its "
                              "validation figures as served are measured again")
-        records = run_folder(predictor_for(package_dir, card, 1), val_dir, threshold)
+        served = predictor_for(package_dir, card, 1)
+        records = run_folder(served, val_dir, threshold)
         card["confidence_threshold_choice"] = {
             **card.get("confidence_threshold_choice", {}),
             "as_served_with_second_look": {"dataset": str(val_dir),
                                            **_as_served(records, threshold)}}
         if reader_run is not None:
-            card["reader_threshold_choice"] = choose_reader_threshold(records)
+            for folder in reader_val:
+                records = records + run_folder(served, folder, threshold)
+            card["reader_threshold_choice"] = {
+                "datasets": [str(val_dir), *map(str, reader_val)],
+                **choose_reader_threshold(records)}
             card["reader_threshold"] = card["reader_threshold_choice"]["threshold"]
     card["recarded_from"] = {"version": earlier.get("version"), "sha256": sha256_file(package),
                              "created": earlier.get("created"),
@@ -492,8 +511,8 @@ def _refiner_from_package(package: Path) -> tuple[bytes, bytes | None, dict, dic
         if name is None:
             raise ValueError(f"{package} has no refiner")
         refiner_bytes = (folder / name).read_bytes()
-        keras_bytes = ((folder / REFINER_KERAS_FILE).read_bytes()
-                       if REFINER_KERAS_FILE in card["files"] else None)
+        keras_path = training_file(package, card, folder, REFINER_KERAS_FILE)
+        keras_bytes = None if keras_path is None else keras_path.read_bytes()
     return refiner_bytes, keras_bytes, _refiner_entries(
         **{key: card[key] for key in _REFINER_KEYS if key in card},
         refiner_from_package={"version": card.get("version"),
@@ -506,10 +525,10 @@ def _locator_from_package(package: Path) -> dict:
     Keras model's and flatbuffer's bytes, and the card entries that say how it was made."""
     with verified_package(package) as (card, folder):
         serving = card.get("serving_model", FLOAT_MODEL_FILE)
-        if KERAS_FILE not in card.get("files", {}):
-            raise ValueError(f"{package} has no {KERAS_FILE}")
-        keras_bytes, tflite_bytes = ((folder / name).read_bytes()
-                                     for name in (KERAS_FILE, serving))
+        keras_path = training_file(package, card, folder, KERAS_FILE)
+        if keras_path is None:
+            raise ValueError(f"{package} has no {KERAS_FILE}, in it or beside it")
+        keras_bytes, tflite_bytes = keras_path.read_bytes(), (folder / serving).read_bytes()
     return {"keras": keras_bytes, "tflite": tflite_bytes,
             "datasets": {role: card.get("datasets", {}).get(role, [])
                          for role in ("train", "validation")},

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from certcorners.errors import ModelUnavailable
+from certcorners.model_card import sha256_file
 from certcorners.model_store import open_package
 
 
@@ -30,3 +31,20 @@ def verified_package(package: str | Path) -> Iterator[tuple[dict, Path]]:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "package"
         yield open_verified(Path(package), folder), folder
+
+
+def training_file(package: Path, card: dict, folder: Path, name: str) -> Path | None:
+    """A package's training file `name` (a Keras model a run starts from): beside the package
+    since serving packages hold only what serving loads, checked against the card's
+    `training_files` hash; inside it (extracted in `folder`) in packages made before; None
+    where it has none."""
+    if name in card.get("files", {}):
+        return folder / name
+    entry = card.get("training_files", {}).get(name)
+    if entry is None:
+        return None
+    path = Path(package).parent / name
+    if not path.is_file() or sha256_file(path) != entry["sha256"]:
+        raise ValueError(f"{package}'s training file {name} is not beside it as its card "
+                         f"records it (sha256 {entry['sha256'][:12]}...)")
+    return path

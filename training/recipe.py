@@ -12,8 +12,9 @@ A recipe file (TOML) holds:
   recard) and
   that command's flags, with `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`,
   an export `run`'s or a recard `out`'s `package/`;
-- `[deliver]` (optional): where the last export's (or recard's) package, card, histories,
-  evaluations and the run's log are copied (the committed reference).
+- `[deliver]` (optional): where the last export's (or recard's) package, its training files
+  (the Keras models beside it), card, histories, evaluations and the run's log are copied
+  (the committed reference).
 
 Running it again resumes: a dataset with its labels.jsonl, a fetch with its model, a training
 phase with its model.keras, an export with its package are skipped. Each step's command and
@@ -230,6 +231,8 @@ def _deliver(recipe: Recipe) -> None:
         shutil.rmtree(old)
     for name in ("model.tar.gz", "model_card.json"):
         shutil.copy2(package / name, target / name)
+    for keras_file in package.glob("*.keras"):  # its training files, beside it
+        shutil.copy2(keras_file, target / keras_file.name)
     for step in recipe.steps:
         history = recipe.runs / step.name / "history.csv"
         if history.exists():

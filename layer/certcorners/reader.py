@@ -89,6 +89,13 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """float32 class probabilities of each column."""
+    logits = np.asarray(logits, dtype=np.float32)
+    exps = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return exps / exps.sum(axis=-1, keepdims=True)
+
+
 def greedy(scores: np.ndarray) -> str:
     """The best single alignment path's text: each column's likeliest class (by logits or
     log-probabilities alike), repeats merged, blanks dropped."""
@@ -202,9 +209,9 @@ def text_confidence(probs: np.ndarray, text: str) -> float:
     """P(canonical(text), with any separator | a text the grammar allows) under CTC, from
     the columns' class probabilities [columns, NUM_CLASSES]: one forward pass over the
     grammar's states and, beside them, the states that spell the text (a subset of the
-    grammar's paths, so both are rescaled by the grammar's mass every 4 columns and the ratio
-    is exact). 0 where the grammar's mass underflows float32 all the same: the columns then
-    left no room for any valid text."""
+    grammar's paths, so both are rescaled by the grammar's mass every 8 columns and the ratio
+    is exact). 0 where the grammar's mass underflows float32 all the same: 8 columns then
+    kept under 2e-5 of their mass each for any valid text."""
     kept = _text_states(text)
     steps = _steps_beside(kept)
     size = len(_CLASSES)
@@ -213,7 +220,7 @@ def text_confidence(probs: np.ndarray, text: str) -> float:
     alpha[[_START, len(steps) - 1]] = 1.0  # before the first column: the starts
     for t in range(len(columns)):
         alpha = (steps @ alpha) * columns[t]
-        if t % 4 == 3:
+        if t % 8 == 7:
             mass = alpha[:size].sum()
             if not mass > 0:
                 return 0.0
@@ -252,13 +259,12 @@ def read(logits: np.ndarray) -> Reading | None:
     """The reader's output [TIME_STEPS, NUM_CLASSES] -> the best reading that matches the
     grammar, or None when none fits. The best path unconstrained is the answer whenever it
     fits the grammar (most crops); otherwise the Viterbi over the grammar decides."""
-    log_probs = log_softmax(logits)
     text = greedy(logits)
     if not GRAMMAR.match(text):
-        text = constrained_best_path(log_probs)
+        text = constrained_best_path(log_softmax(logits))
         if text is None:
             return None
     # Its probability among the texts the grammar allows: the network's mass on texts that
     # cannot be numbers (a 0 where a letter must be) is no doubt about this one; nor is the
     # separator, which the canonical text leaves out (a space is a gap the eye barely sees).
-    return Reading(text, text_confidence(np.exp(log_probs), text))
+    return Reading(text, text_confidence(softmax(logits), text))

@@ -5,7 +5,6 @@ on a refusal."""
 from __future__ import annotations
 
 import json
-import tarfile
 
 import numpy as np
 import pytest
@@ -26,13 +25,11 @@ def phone_views(tmp_path_factory):
 def finder_run(phone_views, reference_package, tmp_path_factory):
     from training.finder import FinderConfig, train_finder
 
-    unpacked = tmp_path_factory.mktemp("reference")
-    with tarfile.open(reference_package) as tar:
-        tar.extract("model.keras", unpacked, filter="data")
     run = tmp_path_factory.mktemp("finder")
+    # The reference's Keras locator, its training file beside the package.
     config = FinderConfig(train_dirs=(str(phone_views),), val_dir=str(phone_views),
                           out_dir=str(run), epochs=1, batch_size=3,
-                          init_from=str(unpacked / "model.keras"))
+                          init_from=str(reference_package.parent / "model.keras"))
     return run, train_finder(config)
 
 

@@ -269,18 +269,23 @@ def test_two_stage_package_lists_both_networks_with_parity_and_a_threshold(
     photo = next(synthetic_set.glob("*.jpg")).read_bytes()
     prediction = predictor.predict(photo)
     assert prediction.corners.shape == (4, 2) and 0 <= prediction.confidence <= 1
-    # The refiner's Keras model ships too, and is what a run started from the package loads;
-    # a new locator reusing this package's refiner carries it on.
+    # The refiner's Keras model is a training file beside the package (serving never loads
+    # it), and is what a run started from the package loads; a new locator reusing this
+    # package's refiner carries it on.
     from training.refiner import REFINER_KERAS_FILE, RefinerConfig, initial_refiner
 
-    assert card["files"][REFINER_KERAS_FILE]["sha256"] == sha256_file(
+    assert REFINER_KERAS_FILE not in card["files"]
+    assert card["training_files"][REFINER_KERAS_FILE]["sha256"] == sha256_file(
         run / "package" / REFINER_KERAS_FILE)
     trained = keras.saving.load_model(refiner_run[0] / "model.keras", compile=False)
     started = initial_refiner(package, RefinerConfig(), np.zeros((1, 72, 192, 1), np.uint8))
     for a, b in zip(trained.get_weights(), started.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    reused = tmp_path / "reused.tar.gz"
+    reused_folder = tmp_path / "reused"
+    reused_folder.mkdir()
+    reused = reused_folder / "model.tar.gz"
     reused.write_bytes(package.read_bytes())
+    shutil.copy2(run / "package" / REFINER_KERAS_FILE, reused_folder)
     again = tmp_path / "again"
     shutil.copytree(trained_run[0], again, ignore=shutil.ignore_patterns("package", "backup"))
     export(again, synthetic_set, version="test-reused", parity_photos=6,
@@ -419,6 +424,11 @@ def test_a_recarded_package_keeps_its_networks_and_a_card_that_says_what_serving
                      val_dir=synthetic_set, report=(synthetic_set,), why="a serving change")
     card, earlier = _card_in(package), _card_in(reference_package)
     assert card["files"] == earlier["files"]
+    # Its training files (the Keras locator) are carried on beside it, not inside.
+    assert card["training_files"] == earlier["training_files"]
+    assert "model.keras" in card["training_files"] and "model.keras" not in card["files"]
+    assert sha256_file(out / "package" / "model.keras") == card["training_files"][
+        "model.keras"]["sha256"]
     with tarfile.open(package) as new, tarfile.open(reference_package) as old:
         for name in earlier["files"]:
             assert new.extractfile(name).read() == old.extractfile(name).read()
@@ -462,8 +472,13 @@ def test_a_new_refiner_ships_with_an_earlier_package_s_locator_byte_for_byte(
                      locator_package=reference_package, refiner_run=refiner_run[0],
                      val_dir=synthetic_set)
     card, earlier = _card_in(package), _card_in(reference_package)
-    for name in ("model.keras", FLOAT_MODEL_FILE):
-        assert card["files"][name]["sha256"] == earlier["files"][name]["sha256"]
+    assert card["files"][FLOAT_MODEL_FILE]["sha256"] == earlier["files"][FLOAT_MODEL_FILE][
+        "sha256"]
+    # The Keras locator is a training file beside the package (older packages held it).
+    earlier_keras = {**earlier["files"], **earlier.get("training_files", {})}["model.keras"]
+    assert "model.keras" not in card["files"]
+    assert card["training_files"]["model.keras"]["sha256"] == earlier_keras["sha256"]
+    assert sha256_file(package.parent / "model.keras") == earlier_keras["sha256"]
     assert card["locator_from_package"] == {
         "version": earlier["version"], "sha256": earlier["files"][FLOAT_MODEL_FILE]["sha256"]}
     assert card["training"] == earlier["training"]

@@ -14,6 +14,7 @@ from certcorners.model_store import open_package, predictor_for
 from certcorners.preprocessing import decode
 
 from training.dataset import Example, read_examples
+from training.evaluate import run_folder
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +114,23 @@ def test_a_reader_joins_a_package_with_parity_and_the_cascade_reads(
     from training.export import recard
 
     run, _ = reader_run
+    with pytest.raises(ValueError, match="not a labelled folder"):
+        recard(reference_package, tmp_path / "out", synthetic_set, "test-reader",
+               val_dir=synthetic_set, reader_run=run, reader_val=(tmp_path,))
+    with pytest.raises(ValueError, match="give reader_run"):
+        recard(reference_package, tmp_path / "out", synthetic_set, "test-reader",
+               val_dir=synthetic_set, reader_val=(synthetic_set,))
+    # The threshold is chosen over every validation folder given (here one, twice).
     package = recard(reference_package, tmp_path / "out", synthetic_set, "test-reader",
-                     val_dir=synthetic_set, reader_run=run)
+                     val_dir=synthetic_set, reader_run=run, reader_val=(synthetic_set,))
     card = open_package(package, tmp_path / "served")
+    choice = card["reader_threshold_choice"]
+    assert choice["datasets"] == [str(synthetic_set)] * 2
+    served = run_folder(predictor_for(tmp_path / "served", card, 1), synthetic_set,
+                        card["confidence_threshold"])
+    answered = sum(r["answered"] and r["example"].corners is not None
+                   and bool(r["example"].meta.get("text")) for r in served)
+    assert choice["certificates"] == 2 * answered
     assert card["reader_model"] == "reader.tflite" and "reader.tflite" in card["files"]
     assert card["reader_parity"]["float32_max_logit"] <= 1e-3
     assert card["reader_parity"]["readings_that_differ"] == 0

@@ -10,7 +10,7 @@ import numpy as np
 from certcorners.preprocessing import unit_range
 from keras import layers
 
-from training.packages import verified_package
+from training.packages import training_file, verified_package
 from training.refiner.network import RefinerConfig, build_refiner
 
 # The refiner as Keras, shipped beside the flatbuffer serving runs (training.export): what a
@@ -90,8 +90,9 @@ def initial_refiner(init_from: str | Path, config: RefinerConfig, crops: np.ndar
         with verified_package(init_from) as (card, folder):
             if "refiner_model" not in card:
                 raise ValueError(f"{init_from} has no refiner")
-            source = (keras.saving.load_model(folder / REFINER_KERAS_FILE, compile=False)
-                      if REFINER_KERAS_FILE in card["files"] else refiner_from_litert(
+            keras_path = training_file(init_from, card, folder, REFINER_KERAS_FILE)
+            source = (keras.saving.load_model(keras_path, compile=False)
+                      if keras_path is not None else refiner_from_litert(
                           folder / card["refiner_model"], crops,
                           replace(config, strided_blocks=0)))
     else:
