@@ -2,7 +2,8 @@
 
 Each rule is chosen on validation; the figures behind each are in docs/model-history.md and
 the card. A card without `cascade_policy` (packages before 2026-12-05) takes these defaults,
-with its `refine_passes` if it names one.
+with its `refine_passes` if it names one; a rule a card's policy does not name (the search's
+and the scan's geometry before 2026-12-06) takes its default.
 """
 
 from __future__ import annotations
@@ -37,6 +38,20 @@ class CascadePolicy:
     # look's turns), and last the search runs around every look's quad.
     card_presence: float = 0.5
     card_margin: float = 1.5
+    # An answer is a number's box only if its two ends (its short sides) differ by at most
+    # this ratio; other answers go on as refused.
+    short_sides_ratio: float = 1.3
+    # The search: number-shaped guesses around a look's quad, each (along, across) its
+    # direction in number widths, turned by degrees; as wide as the quad, within
+    # search_width_400 (400-px scale). The grid leaves no gap within the refiner's reach.
+    search_steps: tuple[tuple[float, float, float], ...] = tuple(
+        (along, across, 0.0) for along in (-1.0, 0.0, 1.0) for across in (-0.6, 0.0, 0.6)
+        if (along, across) != (0.0, 0.0)) + ((0.0, 0.0, 30.0), (0.0, 0.0, -30.0))
+    search_width_400: tuple[float, float] = (50.0, 80.0)
+    # The scan: guesses on a grid over the whole photo, scan_step number widths apart, in
+    # each look's direction (directions closer than scan_same_direction_degrees are one).
+    scan_step: float = 0.6
+    scan_same_direction_degrees: float = 20.0
 
     def __post_init__(self):
         if self.refine_passes < 1 or self.search_agreement < 1:
@@ -46,6 +61,12 @@ class CascadePolicy:
         if not 0.0 <= self.card_presence <= 1.0 or not self.card_margin >= 1.0:
             raise ValueError(f"card_presence is a probability and card_margin at least 1: "
                              f"{self}")
+        if not self.short_sides_ratio >= 1.0 or not self.scan_step > 0.0:
+            raise ValueError(f"short_sides_ratio is at least 1 and scan_step positive: {self}")
+        low, high = self.search_width_400
+        if not 0.0 < low <= high or any(len(step) != 3 for step in self.search_steps):
+            raise ValueError(f"search_width_400 is (low, high) > 0 and each search step "
+                             f"(along, across, degrees): {self}")
 
     @classmethod
     def from_card(cls, card: dict) -> CascadePolicy:
@@ -62,7 +83,14 @@ class CascadePolicy:
             turns = stored["second_look_turns"]
             stored["second_look_turns"] = tuple(turns) if isinstance(turns, list | tuple) \
                 else (turns,)
+        if "search_steps" in stored:  # lists in JSON
+            stored["search_steps"] = tuple(tuple(map(float, step))
+                                           for step in stored["search_steps"])
+        if "search_width_400" in stored:
+            stored["search_width_400"] = tuple(map(float, stored["search_width_400"]))
         return cls(**stored)
 
     def to_card(self) -> dict:
-        return {**asdict(self), "second_look_turns": list(self.second_look_turns)}
+        return {**asdict(self), "second_look_turns": list(self.second_look_turns),
+                "search_steps": [list(step) for step in self.search_steps],
+                "search_width_400": list(self.search_width_400)}

@@ -147,7 +147,7 @@ class Predictor:
                     and moved < self.policy.settled_px):
                 stood = before >= threshold
                 break
-        if not refine.is_number_shaped(corners):  # a wedge on other print, not a number
+        if not refine.is_number_shaped(corners, self.policy):  # a wedge on other print
             return corners, 0.0, False
         return corners, confidence, stood
 
@@ -236,9 +236,9 @@ class Predictor:
         looks' quads
         (refine.neighbours): the surest one's answer."""
         scale = px_per_400(decoded)
-        return self._agreeing(decoded, ((guess, turns) for turns, located in looks
-                                        for guess in refine.neighbours(located, scale)),
-                              threshold)
+        guesses = ((guess, turns) for turns, located in looks
+                   for guess in refine.neighbours(located, scale, self.policy))
+        return self._agreeing(decoded, guesses, threshold)
 
     def _scan(self, decoded: Decoded, looks: list[tuple[int, np.ndarray]],
               threshold: float) -> tuple[np.ndarray, float, int] | None:
@@ -248,7 +248,7 @@ class Predictor:
         letterbox = decoded.letterbox
         guesses = refine.scan([located for _, located in looks],
                               (letterbox.width, letterbox.height),
-                              px_per_400(decoded))
+                              px_per_400(decoded), self.policy)
         return self._agreeing(decoded, ((guess, 0) for guess in guesses), threshold)
 
     def _agreeing(self, decoded: Decoded, guesses, threshold: float

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from certcorners.geometry import apply_homography, homography
+from certcorners.policy import CascadePolicy
 from certcorners.preprocessing import Decoded
 
 CROP_WIDTH, CROP_HEIGHT = 192, 72
@@ -28,35 +29,6 @@ OUTPUT_SIZE = 10
 # A registration number's box is about six times as wide as tall (training labels: median
 # 6.1, 90 % within 5.0-7.0).
 NUMBER_ASPECT = 6.0
-# Where else the number may be when no look is accepted, around a look's quad: steps along
-# and across its direction in number widths, and the quad itself turned (degrees). The refiner
-# finds the number from a guess up to ~0.6 widths off along it, ~0.5 across, turned <= 20
-# degrees or scaled 0.6-1.5 times (measured on validation), so this grid leaves no gap within
-# a width of the quad.
-SEARCH_STEPS = tuple((along, across, 0.0) for along in (-1.0, 0.0, 1.0)
-                     for across in (-0.6, 0.0, 0.6) if (along, across) != (0.0, 0.0)
-                     ) + ((0.0, 0.0, 30.0), (0.0, 0.0, -30.0))
-# The width a searched rectangle gets, at the 400-px scale: the locator's misses are often
-# shrunk to a fraction of the number; numbers measure 34-81 px (1-99 %, validation labels).
-SEARCH_WIDTH_400 = (50.0, 80.0)
-# The last resort, when the search finds nothing either: number-shaped rectangles on a grid over
-# the whole photo, SCAN_STEP number widths apart (within the refiner's reach, ~0.6 widths along
-# and ~0.5 across, of any point), in each look's direction (one per SCAN_SAME_DIRECTION_DEGREES:
-# the refiner reads a number turned up to ~20 degrees), the cells nearest the looks first. On
-# validation (1,700 certificates, 450 photos without) it found 2 of the 3 certificates still
-# refused, within 1.4 px, and let no photo without a certificate through; a refusal then takes
-# ~0.85 s instead of ~0.13 s. 0.8 widths apart found neither (docs/model-history.md).
-SCAN_STEP = 0.6
-SCAN_SAME_DIRECTION_DEGREES = 20.0
-# An answer is a number's box only if its short sides, its two ends, are alike: perspective
-# within the spec makes them differ by ~1.1x at most (training labels: 1.09), while the
-# refiner's answers on other print are often wedges. On validation, refusing answers whose
-# ends differ by more than 1.3x (they get the second look and the search instead) let 2 of
-# 450 photos without a certificate through instead of 6, and refused no certificate more;
-# 1.2x refused two more, 1.6x stopped fewer (docs/model-history.md).
-SHORT_SIDES_RATIO = 1.3
-
-
 @dataclass(frozen=True)
 class Refined:
     corners: np.ndarray  # (4, 2) photo pixels, spec order (named in the reading frame)
@@ -105,38 +77,41 @@ def number_rectangle(centre: np.ndarray, x_axis: np.ndarray, width: float) -> np
                      centre + half_x + half_y, centre - half_x + half_y])
 
 
-def neighbours(quad: np.ndarray, px_per_400: float) -> list[np.ndarray]:
-    """Number-shaped rectangles at SEARCH_STEPS around a quad, SEARCH_WIDTH_400 wide (photo
-    pixels; `px_per_400`: photo pixels per pixel at the 400-px scale)."""
+def neighbours(quad: np.ndarray, px_per_400: float, policy: CascadePolicy) -> list[np.ndarray]:
+    """Number-shaped rectangles at the policy's search_steps around a quad, its
+    search_width_400 wide (photo pixels; `px_per_400`: photo pixels per pixel at the 400-px
+    scale)."""
     frame = _reading_frame(reading_order(quad))
     if frame is None:
         return []
     centre, x_axis, width = frame
-    low, high = (w * px_per_400 for w in SEARCH_WIDTH_400)
+    low, high = (w * px_per_400 for w in policy.search_width_400)
     width = min(max(width, low), high)
     y_axis = np.array([-x_axis[1], x_axis[0]])
     return [number_rectangle(centre + width * (along * x_axis + across * y_axis),
                              x_axis * np.cos(np.radians(degrees))
                              + y_axis * np.sin(np.radians(degrees)), width)
-            for along, across, degrees in SEARCH_STEPS]
+            for along, across, degrees in policy.search_steps]
 
 
-def scan(looks: list[np.ndarray], size: tuple[int, int], px_per_400: float) -> list[np.ndarray]:
-    """Number-shaped rectangles on a grid over a photo of `size` (width, height), SCAN_STEP
-    widths apart, in each distinct direction of the `looks` quads (photo pixels), as wide as
-    their median width within SEARCH_WIDTH_400; the cells nearest the looks' centre first."""
+def scan(looks: list[np.ndarray], size: tuple[int, int], px_per_400: float,
+         policy: CascadePolicy) -> list[np.ndarray]:
+    """Number-shaped rectangles on a grid over a photo of `size` (width, height), the
+    policy's scan_step widths apart, in each distinct direction of the `looks` quads (photo
+    pixels), as wide as their median width within search_width_400; the cells nearest the
+    looks' centre first."""
     frames = [f for f in (_reading_frame(reading_order(q)) for q in looks) if f is not None]
     if not frames:
         return []
-    low, high = (w * px_per_400 for w in SEARCH_WIDTH_400)
+    low, high = (w * px_per_400 for w in policy.search_width_400)
     width = min(max(float(np.median([f[2] for f in frames])), low), high)
     axes: list[np.ndarray] = []
     for _, x_axis, _ in frames:
         # Directions a half turn apart read the same line: the refiner names the ends.
         if all(np.degrees(np.arccos(min(1.0, abs(float(np.dot(x_axis, a))))))
-               > SCAN_SAME_DIRECTION_DEGREES for a in axes):
+               > policy.scan_same_direction_degrees for a in axes):
             axes.append(x_axis)
-    step = SCAN_STEP * width
+    step = policy.scan_step * width
 
     def centred(side: float) -> np.ndarray:
         # As many cells as cover the side, centred: no edge lies more than half a step away.
@@ -175,12 +150,12 @@ def is_plausible(quad: np.ndarray, letterbox_size: tuple[int, int]) -> bool:
     return bool(size.min() > 0.004 * long_side and size.max() < long_side)
 
 
-def is_number_shaped(quad: np.ndarray) -> bool:
+def is_number_shaped(quad: np.ndarray, policy: CascadePolicy) -> bool:
     """Whether an answer's ends are alike, as a number's box's are: its left and right sides
-    (the short ones) differ by at most SHORT_SIDES_RATIO."""
+    (the short ones) differ by at most the policy's short_sides_ratio."""
     quad = np.asarray(quad, dtype=np.float64)
     left, right = np.linalg.norm(quad[3] - quad[0]), np.linalg.norm(quad[2] - quad[1])
-    return bool(max(left, right) <= SHORT_SIDES_RATIO * min(left, right))
+    return bool(max(left, right) <= policy.short_sides_ratio * min(left, right))
 
 
 def targets(guess: np.ndarray, true: np.ndarray | None) -> np.ndarray:

@@ -310,6 +310,15 @@ def test_the_cascade_policy_comes_from_the_card_and_older_cards_keep_theirs():
         CascadePolicy.from_card({"cascade_policy": {"setled_px": 1}})
     with pytest.raises(ValueError, match="quarter turns"):
         CascadePolicy(second_look_turns=(4,))
+    # The search's and the scan's geometry are rules of the card too, through its JSON.
+    custom = replace(CascadePolicy(), search_steps=((1.0, 0.0, 0.0),), scan_step=0.5,
+                     search_width_400=(40.0, 90.0), short_sides_ratio=1.2)
+    card = json.loads(json.dumps({"cascade_policy": custom.to_card()}))
+    assert CascadePolicy.from_card(card) == custom
+    with pytest.raises(ValueError, match="search_width_400"):
+        CascadePolicy(search_width_400=(80.0, 50.0))
+    with pytest.raises(ValueError, match="short_sides_ratio"):
+        CascadePolicy(short_sides_ratio=0.9)
 
 
 

@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from certcorners import refine
 from certcorners.geometry import apply_homography
+from certcorners.policy import CascadePolicy
 from certcorners.preprocessing import decode
 from PIL import Image
+
+POLICY = CascadePolicy()  # the rules every card without its own takes
 
 # Pillow transposes that store a displayed image so that EXIF orientation N shows it upright.
 _STORE = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
@@ -116,16 +119,17 @@ def _photographed_box(tilt_degrees: float, distance: float) -> np.ndarray:
 
 
 def test_an_answer_is_number_shaped_only_when_its_two_ends_are_alike():
-    assert refine.is_number_shaped(_quad_around(np.array([300.0, 200.0]), 30, (60.0, 10.0)))
+    assert refine.is_number_shaped(_quad_around(np.array([300.0, 200.0]), 30, (60.0, 10.0)), POLICY)
     # The spec's steepest tilt, nearer than its largest card allows (the number is about a
     # fifth of the card's width, so at least ~4 widths from a phone's lens): ends ~1.16x apart.
     steep = _photographed_box(25, 2.8)
     assert np.linalg.norm(steep[3] - steep[0]) / np.linalg.norm(steep[2] - steep[1]) > 1.15
-    assert refine.is_number_shaped(steep) and refine.is_number_shaped(np.roll(steep, 2, axis=0))
+    assert refine.is_number_shaped(steep, POLICY)
+    assert refine.is_number_shaped(np.roll(steep, 2, axis=0), POLICY)
     # What the refiner answered on other print: one end half as tall again as the other.
     wedge = np.array([[100.0, 100.0], [160.0, 100.0], [160.0, 115.0], [100.0, 110.0]])
-    assert not refine.is_number_shaped(wedge)
-    assert not refine.is_number_shaped(np.roll(wedge, 2, axis=0))
+    assert not refine.is_number_shaped(wedge, POLICY)
+    assert not refine.is_number_shaped(np.roll(wedge, 2, axis=0), POLICY)
 
 
 def test_the_first_crop_is_cut_around_a_number_shaped_rectangle_where_stage_1_put_its_quad():
@@ -158,10 +162,10 @@ def test_the_search_guesses_lie_a_number_s_width_around_a_look_s_quad():
     number = _quad_around(centre, 30, (half, half / refine.NUMBER_ASPECT))
     along = (number[1] - number[0]) / np.linalg.norm(number[1] - number[0])
     across = np.array([-along[1], along[0]])
-    guesses = refine.neighbours(number, px_per_400)
-    assert len(guesses) == len(refine.SEARCH_STEPS)
+    guesses = refine.neighbours(number, px_per_400, POLICY)
+    assert len(guesses) == len(POLICY.search_steps)
     width = 60.0 * px_per_400
-    for guess, (steps_along, steps_across, degrees) in zip(guesses, refine.SEARCH_STEPS,
+    for guess, (steps_along, steps_across, degrees) in zip(guesses, POLICY.search_steps,
                                                            strict=True):
         assert refine.is_plausible(guess, (1600, 1200))
         offset = guess.mean(axis=0) - centre
@@ -174,21 +178,22 @@ def test_the_search_guesses_lie_a_number_s_width_around_a_look_s_quad():
         turn = np.degrees(np.arctan2(top @ across, top @ along))
         np.testing.assert_allclose(turn, degrees, atol=1e-6)
     # Every place within a width along and 0.6 across is searched, and the quad turned too.
-    places = {(a, c) for a, c, _ in refine.SEARCH_STEPS}
+    places = {(a, c) for a, c, _ in POLICY.search_steps}
     assert places == {(a, c) for a in (-1.0, 0.0, 1.0) for c in (-0.6, 0.0, 0.6)}
-    assert {d for _, _, d in refine.SEARCH_STEPS} >= {-30.0, 0.0, 30.0}
+    assert {d for _, _, d in POLICY.search_steps} >= {-30.0, 0.0, 30.0}
 
 
 def test_a_shrunk_or_swollen_quad_is_searched_at_a_number_s_width():
     px_per_400 = 2.0
-    low, high = refine.SEARCH_WIDTH_400
+    low, high = POLICY.search_width_400
     for width_400, expected in ((8.0, low), (60.0, 60.0), (300.0, high)):
         half = width_400 * px_per_400 / 2
         quad = _quad_around(np.array([500.0, 300.0]), -70, (half, half / 6))
-        for guess in refine.neighbours(quad, px_per_400):
+        for guess in refine.neighbours(quad, px_per_400, POLICY):
             np.testing.assert_allclose(np.linalg.norm(guess[1] - guess[0]),
                                        expected * px_per_400, rtol=1e-9)
-    assert refine.neighbours(np.full((4, 2), 5.0), px_per_400) == []  # no direction: no search
+    # No direction: no search.
+    assert refine.neighbours(np.full((4, 2), 5.0), px_per_400, POLICY) == []
 
 
 def _centre_and_direction(guess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,7 +204,7 @@ def _centre_and_direction(guess: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def test_the_scan_leaves_no_place_of_the_photo_beyond_the_refiner_s_reach():
     px_per_400, size = 4.0, (1600, 1130)
     look = _quad_around(np.array([1200.0, 300.0]), 25, (30.0 * px_per_400, 5.0 * px_per_400))
-    guesses = refine.scan([look], size, px_per_400)
+    guesses = refine.scan([look], size, px_per_400, POLICY)
     centres = np.array([_centre_and_direction(g)[0] for g in guesses])
     width = np.linalg.norm(guesses[0][1] - guesses[0][0])
     np.testing.assert_allclose(width, 60.0 * px_per_400)
@@ -207,7 +212,7 @@ def test_the_scan_leaves_no_place_of_the_photo_beyond_the_refiner_s_reach():
     # the refiner's reach of ~0.6 along and ~0.5 across whichever way the number reads.
     points = np.random.default_rng(0).uniform([0, 0], size, (500, 2))
     nearest = np.linalg.norm(points[:, None] - centres[None], axis=-1).min(axis=1)
-    assert nearest.max() <= refine.SCAN_STEP * width * np.sqrt(0.5) + 1e-9
+    assert nearest.max() <= POLICY.scan_step * width * np.sqrt(0.5) + 1e-9
     assert ((centres >= 0) & (centres <= size)).all()
     # Cut in the look's direction, the cells nearest the look first.
     for guess in guesses:
@@ -220,14 +225,14 @@ def test_the_scan_leaves_no_place_of_the_photo_beyond_the_refiner_s_reach():
 def test_the_scan_reads_each_distinct_direction_of_the_looks_once():
     px_per_400, size = 2.0, (800, 600)
     look = _quad_around(np.array([300.0, 200.0]), 10, (60.0, 10.0))
-    one = len(refine.scan([look], size, px_per_400))
-    # Named half a turn round, or turned less than SCAN_SAME_DIRECTION_DEGREES: the same line.
+    one = len(refine.scan([look], size, px_per_400, POLICY))
+    # Named half a turn round, or turned less than scan_same_direction_degrees: the same line.
     same = [look, np.roll(look, 2, axis=0),
-            _quad_around(np.array([500.0, 400.0]), 10 + refine.SCAN_SAME_DIRECTION_DEGREES / 2,
+            _quad_around(np.array([500.0, 400.0]), 10 + POLICY.scan_same_direction_degrees / 2,
                          (60.0, 10.0))]
-    assert len(refine.scan(same, size, px_per_400)) == one
+    assert len(refine.scan(same, size, px_per_400, POLICY)) == one
     across = _quad_around(np.array([300.0, 200.0]), 100, (60.0, 10.0))
     directions = {tuple(np.round(_centre_and_direction(g)[1], 6))
-                  for g in refine.scan([look, across], size, px_per_400)}
+                  for g in refine.scan([look, across], size, px_per_400, POLICY)}
     assert len(directions) == 2
-    assert refine.scan([np.full((4, 2), 5.0)], size, px_per_400) == []  # no direction
+    assert refine.scan([np.full((4, 2), 5.0)], size, px_per_400, POLICY) == []  # no direction

@@ -31,8 +31,8 @@ def hard_negative_quads(predictor: Predictor, decoded: Decoded, count: int
     scale = px_per_400(decoded)
     located = predictor.locate(decoded)
     answers = []
-    for guess in [located, *refine.neighbours(located, scale),
-                  *refine.scan([located], size, scale)]:
+    for guess in [located, *refine.neighbours(located, scale, predictor.policy),
+                  *refine.scan([located], size, scale, predictor.policy)]:
         answer = predictor.refine(decoded, guess)
         if refine.is_plausible(answer.corners, size):
             answers.append((answer.confidence, answer.corners))
