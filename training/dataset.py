@@ -239,13 +239,19 @@ def read_examples(folder: str | Path) -> list[Example]:
     return examples
 
 
+def check_displayed_size(example: Example, width: int, height: int) -> None:
+    """ValueError unless the label's size is the photo's as displayed (EXIF applied): corners
+    labelled on another size would be taken at the wrong place."""
+    if (width, height) != (example.width, example.height):
+        raise ValueError(f"{example.path.name}: labelled as {example.width} x {example.height},"
+                         f" but the photo is {width} x {height} as displayed")
+
+
 def canvas_of(example: Example) -> tuple[np.ndarray, Letterbox]:
     """The example's photo as stage 1 sees it (uint8 [400, 400, 1], serving's preprocessing)
     and its letterbox, after checking the label's size is the photo's as displayed."""
     scaled, letterbox = decode_scaled(example.path.read_bytes())
-    if (letterbox.width, letterbox.height) != (example.width, example.height):
-        raise ValueError(f"{example.path.name}: labelled as {example.width} x {example.height},"
-                         f" but the photo is {letterbox.width} x {letterbox.height} as displayed")
+    check_displayed_size(example, letterbox.width, letterbox.height)
     return letterbox_array(scaled, letterbox), letterbox
 
 
@@ -329,10 +335,7 @@ def augment(source: str | Path, out_dir: str | Path, copies: int, seed: int) -> 
     examples = read_examples(source)
     for number, example in enumerate(tqdm(examples, desc="augment", unit="photo")):
         original = ImageOps.exif_transpose(Image.open(example.path)).convert("RGB")
-        if original.size != (example.width, example.height):
-            raise ValueError(f"{example.path.name}: labelled as {example.width} x "
-                             f"{example.height}, but the photo is {original.size[0]} x "
-                             f"{original.size[1]} as displayed")
+        check_displayed_size(example, *original.size)
         name = f"{number:05d}-0.jpg"
         original.save(out_dir / name, "JPEG", quality=95)
         lines.append(label_line(name, *original.size, example.corners))

@@ -20,7 +20,7 @@ from certcorners.preprocessing import decode
 from certcorners.reader import canonical
 from tqdm import tqdm
 
-from training.dataset import read_examples
+from training.dataset import check_displayed_size, read_examples
 
 WORST_CORNER_LIMIT_PX = 4.0
 # Wrongly refused and wrongly answered photos named in the printed report (all of them are in
@@ -77,11 +77,7 @@ def run_folder(predictor: Predictor, folder: str | Path,
     records = []
     for example in tqdm(read_examples(folder), desc="evaluate", unit="photo"):
         decoded = decode(example.path.read_bytes())
-        if (decoded.letterbox.width, decoded.letterbox.height) != (example.width,
-                                                                   example.height):
-            raise ValueError(f"{example.path.name}: labelled as {example.width} x "
-                             f"{example.height}, but the photo is {decoded.letterbox.width} x "
-                             f"{decoded.letterbox.height} as displayed")
+        check_displayed_size(example, decoded.letterbox.width, decoded.letterbox.height)
         prediction = predictor.predict_decoded(decoded, threshold)
         answered = threshold is None or prediction.confidence is None or (
             prediction.confidence >= threshold)

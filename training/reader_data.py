@@ -24,7 +24,7 @@ from PIL import Image
 
 from training import photo, scene
 from training.card import render_card
-from training.dataset import cached_arrays, read_examples
+from training.dataset import Example, cached_arrays, check_displayed_size, read_examples
 
 CACHE_FILE = "reader-views.npz"
 VIEWS_PER_CARD = 4  # one card rendered, four photos of its number
@@ -132,11 +132,10 @@ def write_views(out_dir: str | Path, count: int, seed: int, workers: int | None 
     return out
 
 
-def _photo_view(path_corners_text: tuple[Path, list, str]) -> tuple[np.ndarray, np.ndarray]:
-    path, corners, text = path_corners_text
-    decoded = decode(path.read_bytes())
-    return (view(decoded, np.asarray(corners, np.float64))[np.newaxis],
-            targets(text)[np.newaxis])
+def _photo_view(example: Example) -> tuple[np.ndarray, np.ndarray]:
+    decoded = decode(example.path.read_bytes())
+    check_displayed_size(example, decoded.letterbox.width, decoded.letterbox.height)
+    return view(decoded, example.corners)[np.newaxis], targets(example.meta["text"])[np.newaxis]
 
 
 def photo_views(folder: str | Path, workers: int | None = None
@@ -150,8 +149,8 @@ def photo_views(folder: str | Path, workers: int | None = None
         raise ValueError(f"{folder} has no certificate labelled with text")
     digest = hashlib.sha256(b"reader-view-1" + str((VIEW_HEIGHT, VIEW_WIDTH)).encode())
     for e in examples:
-        digest.update(f"{e.path.name}{e.corners.tolist()}{e.meta['text']}".encode())
-    tasks = [(e.path, e.corners.tolist(), e.meta["text"]) for e in examples]
-    views, labels = cached_arrays(folder / CACHE_FILE, digest.hexdigest(), _photo_view, tasks,
+        digest.update(f"{e.path.name}{e.width}x{e.height}{e.corners.tolist()}"
+                      f"{e.meta['text']}".encode())
+    views, labels = cached_arrays(folder / CACHE_FILE, digest.hexdigest(), _photo_view, examples,
                                   ("inputs", "targets"), workers)
     return views, labels, [str(e.meta.get("font", "")) for e in examples]

@@ -93,6 +93,28 @@ def test_a_strided_reader_starts_from_a_pooled_ones_weights(reader_run, views):
     assert multiply_accumulates(strided) < multiply_accumulates(pooled)
 
 
+def test_a_labelled_folder_gives_the_views_serving_cuts_and_refuses_a_wrong_size(
+        synthetic_set, tmp_path):
+    import json
+    import shutil
+
+    from training.reader_data import photo_views
+
+    folder = tmp_path / "labelled"
+    shutil.copytree(synthetic_set, folder)
+    examples = [e for e in read_examples(folder) if e.corners is not None]
+    views, targets, _ = photo_views(folder, workers=1)
+    assert len(views) == len(examples)
+    first = examples[0]
+    assert np.array_equal(views[0], reader.view(decode(first.path.read_bytes()), first.corners))
+    assert texts_of(targets)[0] == first.meta["text"]
+    labels = [json.loads(line) for line in (folder / "labels.jsonl").read_text().splitlines()]
+    labels[0]["width"] += 1
+    (folder / "labels.jsonl").write_text("".join(json.dumps(x) + "\n" for x in labels))
+    with pytest.raises(ValueError, match=f"{labels[0]['file']}: labelled as"):
+        photo_views(folder, workers=1)
+
+
 def test_a_jittered_view_keeps_its_number_in_place(views):
     """Corners off by a pixel or two move the print a pixel or two, not out of the view."""
     from training.reader import jittered
