@@ -7,7 +7,8 @@ A recipe file (TOML) holds:
 - `[[datasets]]`: name, count, negatives, seed, phone-share, phone-profile
   (`training generate`); or name, kind = "reader-views", cards, seed (`training
   reader-views`: the reader's synthetic views);
-- `[[fetch]]`: a package from git history (name, commit, path), unpacked for its model.keras;
+- `[[fetch]]`: a package from git history (name, commit, path), for its model.keras (inside
+  packages before 2026-12-06, beside them after);
 - `[[phases]]`: name, command (train, train-finder, train-refiner, train-reader, export or
   recard) and
   that command's flags, with `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`,
@@ -211,7 +212,15 @@ def _run_step(recipe: Recipe, step: Step) -> None:
                 result = subprocess.run(step.command, stdout=package, stderr=log)
             if result.returncode == 0:
                 with tarfile.open(step.unpack) as archive:
-                    archive.extract("model.keras", step.unpack.parent, filter="data")
+                    inside = "model.keras" in archive.getnames()
+                    if inside:  # packages before 2026-12-06 held it
+                        archive.extract("model.keras", step.unpack.parent, filter="data")
+                if not inside:  # later ones: a training file beside the package
+                    commit, path = step.command[-1].split(":", 1)
+                    with open(step.unpack.parent / "model.keras", "wb") as keras_file:
+                        result = subprocess.run(
+                            ["git", "show", f"{commit}:{Path(path).parent / 'model.keras'}"],
+                            stdout=keras_file, stderr=log)
         else:
             result = subprocess.run(step.command, stdout=log, stderr=subprocess.STDOUT)
         seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()

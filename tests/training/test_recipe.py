@@ -127,3 +127,56 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
     assert card["reader_model"] == "reader.tflite"
     fetches = {s.name: s.command for s in recipe.steps if s.unpack is not None}
     assert fetches["locator-from"] == ["git", "show", "0d2da4a:training/reference/model.tar.gz"]
+
+
+def test_a_fetch_takes_the_keras_locator_inside_an_older_package_or_beside_a_newer_one(
+        tmp_path, monkeypatch):
+    """Packages before 2026-12-06 held model.keras inside; from then on it lies beside the
+    package in the same commit. Both fetch to the same place (a repository made here)."""
+    import subprocess
+    import tarfile
+
+    repo = tmp_path / "repo"
+    (repo / "reference").mkdir(parents=True)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                              cwd=repo, capture_output=True, check=True, text=True).stdout
+
+    def commit(files: dict[str, bytes]) -> str:
+        for name, data in files.items():
+            (repo / "reference" / name).write_bytes(data)
+        git("add", "-A")
+        git("commit", "-q", "-m", "package")
+        return git("rev-parse", "--short", "HEAD").strip()
+
+    def package(members: dict[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for name, data in members.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    git("init", "-q")
+    older = commit({"model.tar.gz": package({"model.tflite": b"a", "model.keras": b"inside"})})
+    (repo / "reference" / "model.tar.gz").unlink()
+    newer = commit({"model.tar.gz": package({"model.tflite": b"b"}), "model.keras": b"beside"})
+    text = f"""
+data = "{tmp_path}/data"
+runs = "{tmp_path}/runs"
+[[fetch]]
+name = "older"
+commit = "{older}"
+path = "reference/model.tar.gz"
+[[fetch]]
+name = "newer"
+commit = "{newer}"
+path = "reference/model.tar.gz"
+"""
+    (tmp_path / "fetch.toml").write_text(text)
+    monkeypatch.chdir(repo)
+    assert run(load(tmp_path / "fetch.toml"), out=io.StringIO()) == ["older", "newer"]
+    assert (tmp_path / "runs" / "older" / "model.keras").read_bytes() == b"inside"
+    assert (tmp_path / "runs" / "newer" / "model.keras").read_bytes() == b"beside"
