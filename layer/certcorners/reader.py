@@ -117,6 +117,18 @@ _SLOTS = (
     (LETTERS, (6,)),
 )
 _OFFSETS = np.cumsum([0] + [len(chars) for chars, _ in _SLOTS])
+_EMITS = int(_OFFSETS[-1])  # the states that emit a character come first
+_START = _EMITS + len(_SLOTS[0][0]) + len(_SLOTS) - 1  # after the blanks: the last state
+
+
+def _emit_state(slot: int, char: str) -> int:
+    return int(_OFFSETS[slot]) + list(_SLOTS[slot][0]).index(char)
+
+
+def _blank_after(slot: int, index: int) -> int:
+    """The blank state after the `index`th character of `slot`: one per character of the
+    first slot, one per later slot."""
+    return _EMITS + index if slot == 0 else _EMITS + len(_SLOTS[0][0]) + slot - 1
 
 
 def _grammar_graph():
@@ -128,23 +140,16 @@ def _grammar_graph():
     start (leading blanks). Each state stays; a character is entered from a different
     character of a slot before it or from a blank after one. Returns (each state's class,
     the edges' sources sorted by destination, their destinations, where each destination's
-    edges start, the start, the states a text may end in)."""
-    emits = int(_OFFSETS[-1])
-    first = len(_SLOTS[0][0])
-    start = emits + first + len(_SLOTS) - 1
-
-    def blank_after(slot: int, index: int) -> int:
-        return emits + index if slot == 0 else emits + first + slot - 1
-
-    classes = np.zeros(start + 1, dtype=np.int64)
-    edges = [(state, state) for state in range(start + 1)]  # (destination, source)
+    edges start, the states a text may end in)."""
+    classes = np.zeros(_START + 1, dtype=np.int64)
+    edges = [(state, state) for state in range(_START + 1)]  # (destination, source)
     for s, (chars, before) in enumerate(_SLOTS):
         for j, char in enumerate(chars):
             state = int(_OFFSETS[s]) + j
             classes[state] = ALPHABET.index(char) + 1
-            edges.append((blank_after(s, j), state))
+            edges.append((_blank_after(s, j), state))
             if not before:
-                edges.append((state, start))
+                edges.append((state, _START))
             for p in before:
                 for i, previous in enumerate(_SLOTS[p][0]):
                     if s == 1 and f"{previous}{char}" not in DISTRICTS:
@@ -152,37 +157,37 @@ def _grammar_graph():
                     if previous != char:
                         edges.append((state, int(_OFFSETS[p]) + i))
                     if p == 0 or i == 0:  # one blank state per later slot: one edge
-                        edges.append((state, blank_after(p, i)))
+                        edges.append((state, _blank_after(p, i)))
     edges = sorted(set(edges))
     destinations = np.array([d for d, _ in edges])
-    groups = np.searchsorted(destinations, np.arange(start + 1))
-    ends = np.r_[np.arange(_OFFSETS[-2], _OFFSETS[-1]), blank_after(len(_SLOTS) - 1, 0)]
-    return classes, np.array([src for _, src in edges]), destinations, groups, start, ends
+    groups = np.searchsorted(destinations, np.arange(_START + 1))
+    ends = np.r_[np.arange(_OFFSETS[-2], _OFFSETS[-1]), _blank_after(len(_SLOTS) - 1, 0)]
+    return classes, np.array([src for _, src in edges]), destinations, groups, ends
 
 
-_CLASSES, _SOURCES, _DESTINATIONS, _GROUPS, _START, _ENDS = _grammar_graph()
+_CLASSES, _SOURCES, _DESTINATIONS, _GROUPS, _ENDS = _grammar_graph()
 _STEPS = np.zeros((len(_CLASSES), len(_CLASSES)), dtype=np.float32)  # destination x source
 _STEPS[_DESTINATIONS, _SOURCES] = 1.0
 
 
 _TEXT_SLOTS = (0, 1, 3, 4, 5, 6, 7)  # the slots of a canonical text's seven characters
-_STATE_OF = [{c: int(_OFFSETS[s]) + j for j, c in enumerate(chars)}
-             for s, (chars, _) in enumerate(_SLOTS)]
-_TEXT_TAIL = np.r_[np.arange(_OFFSETS[2], _OFFSETS[3]),  # the separators
-                   np.arange(_OFFSETS[-1] + len(_SLOTS[0][0]), _START + 1)]  # later blanks, start
-# Where a text ends: its last character, or the blank after it (the last before the start).
-_TEXT_ENDS = np.array([len(_TEXT_SLOTS) - 1, len(_TEXT_SLOTS) + 1 + len(_TEXT_TAIL) - 2])
+# The states every canonical text shares: the separators, the blanks after each later slot,
+# the start.
+_TEXT_TAIL = [_emit_state(2, c) for c in SEPARATORS] + [
+    _blank_after(s, 0) for s in range(1, len(_SLOTS))] + [_START]
+# Where a text ends, in _text_states' order: its last character, or the blank after it.
+_TEXT_ENDS = np.array([len(_TEXT_SLOTS) - 1,
+                       len(_TEXT_SLOTS) + 1 + _TEXT_TAIL.index(_blank_after(len(_SLOTS) - 1, 0))])
 
 
 def _text_states(text: str) -> np.ndarray:
     """The grammar's states that spell canonical(text), with any separator or none: its seven
-    characters', the blank after its first, the separators', the later blanks, the start
-    (in that order: _TEXT_ENDS are where it may end)."""
+    characters', the blank after its first, then _TEXT_TAIL."""
     chars = canonical(text)
     if not GRAMMAR.match(chars):
         raise ValueError(f"{text!r} does not match the grammar")
-    emits = [_STATE_OF[s][c] for s, c in zip(_TEXT_SLOTS, chars, strict=True)]
-    first_blank = int(_OFFSETS[-1]) + _STATE_OF[0][chars[0]]
+    emits = [_emit_state(s, c) for s, c in zip(_TEXT_SLOTS, chars, strict=True)]
+    first_blank = _blank_after(0, emits[0] - int(_OFFSETS[0]))
     return np.array([*emits, first_blank, *_TEXT_TAIL])
 
 
@@ -194,14 +199,15 @@ def _steps_beside(kept: np.ndarray) -> np.ndarray:
     a text's states may follow which depends only on where it repeats a character, so a few
     matrices serve every text: they are kept."""
     block = _STEPS[np.ix_(kept, kept)]
-    steps = _BESIDE.get(block.tobytes())
+    key = block.tobytes()
+    steps = _BESIDE.get(key)
     if steps is None:
         size = len(_CLASSES)
         steps = np.zeros((size + len(kept),) * 2, dtype=np.float32)
         steps[:size, :size] = _STEPS
         steps[size:, size:] = block
         steps.flags.writeable = False
-        _BESIDE[block.tobytes()] = steps
+        _BESIDE[key] = steps
     return steps
 
 
