@@ -217,10 +217,14 @@ def _run_step(recipe: Recipe, step: Step) -> None:
                         archive.extract("model.keras", step.unpack.parent, filter="data")
                 if not inside:  # later ones: a training file beside the package
                     commit, path = step.command[-1].split(":", 1)
-                    with open(step.unpack.parent / "model.keras", "wb") as keras_file:
+                    # Written aside and renamed once whole: model.keras means "done".
+                    partial = step.unpack.parent / "model.keras.partial"
+                    with open(partial, "wb") as keras_file:
                         result = subprocess.run(
                             ["git", "show", f"{commit}:{Path(path).parent / 'model.keras'}"],
                             stdout=keras_file, stderr=log)
+                    if result.returncode == 0:
+                        partial.rename(step.unpack.parent / "model.keras")
         else:
             result = subprocess.run(step.command, stdout=log, stderr=subprocess.STDOUT)
         seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()

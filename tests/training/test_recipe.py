@@ -177,6 +177,23 @@ path = "reference/model.tar.gz"
 """
     (tmp_path / "fetch.toml").write_text(text)
     monkeypatch.chdir(repo)
+    # A package whose Keras file is neither inside nor beside it: the fetch fails, and leaves
+    # no model.keras that a run again would take for done.
+    missing = tmp_path / "missing.toml"
+    git("rm", "-q", "reference/model.keras")
+    git("commit", "-q", "-m", "no keras")
+    bare = git("rev-parse", "--short", "HEAD").strip()
+    missing.write_text(f"""
+data = "{tmp_path}/data"
+runs = "{tmp_path}/runs"
+[[fetch]]
+name = "bare"
+commit = "{bare}"
+path = "reference/model.tar.gz"
+""")
+    with pytest.raises(RuntimeError, match="step bare failed"):
+        run(load(missing), out=io.StringIO())
+    assert not (tmp_path / "runs" / "bare" / "model.keras").exists()
     assert run(load(tmp_path / "fetch.toml"), out=io.StringIO()) == ["older", "newer"]
     assert (tmp_path / "runs" / "older" / "model.keras").read_bytes() == b"inside"
     assert (tmp_path / "runs" / "newer" / "model.keras").read_bytes() == b"beside"
