@@ -136,13 +136,14 @@ def reference_predictor(reference_package, tmp_path_factory):
 def predictor_without_card_finder(reference_package, tmp_path_factory):
     """The reference package's locator and refiner without its card finder: the cascade a
     package made before the card finder gets (second look, search, scan)."""
+    from certcorners.model_card import locator_file
     from certcorners.model_store import open_package
     from certcorners.policy import CascadePolicy
     from certcorners.predictor import Predictor
 
     folder = tmp_path_factory.mktemp("no-finder") / "package"
     card = open_package(reference_package, folder)
-    return Predictor(folder / card["serving_model"], 1, folder / card["refiner_model"],
+    return Predictor(folder / locator_file(card), 1, folder / card["refiner_model"],
                      CascadePolicy.from_card(card))
 
 

@@ -1,4 +1,4 @@
-"""python -m training <step> ...: generate, bench-data, augment, train, train-finder,
+"""python -m training <step> ...: generate, bench-data, augment, train-locator, train-finder,
 train-refiner, reader-views, train-reader, evaluate, export, recard, publish, demo, and run
 (a recipe: training/recipes/*.toml)."""
 
@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="same seed, same variants")
 
     defaults = argparse.ArgumentDefaultsHelpFormatter
-    p = steps.add_parser("train", help="fit stage 1, the locator (400 x 400 whole photo)",
+    p = steps.add_parser("train-locator", help="fit stage 1, the locator (400 x 400 whole photo)",
                          formatter_class=defaults)
     _training_options(p, epochs=40, batch_size=32, learning_rate=2e-3, patience=8)
     p.add_argument("--strided-blocks", type=int, default=0,
@@ -256,20 +256,19 @@ def _run(args) -> int:
         from training.dataset import augment
 
         print(f"wrote {augment(args.source, args.out, args.copies, args.seed)}")
-    elif args.step == "train":
-        from training.model import ModelConfig
-        from training.train import TrainConfig, train
+    elif args.step == "train-locator":
+        from training.locator import LocatorConfig, LocatorTrainConfig, train_locator
 
-        config = TrainConfig(**_run_options(args),
-                             model=ModelConfig(strided_blocks=args.strided_blocks))
-        for key, value in train(config).items():
+        config = LocatorTrainConfig(**_run_options(args),
+                                    model=LocatorConfig(strided_blocks=args.strided_blocks))
+        for key, value in train_locator(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-finder":
         from training.finder import FinderConfig, train_finder
-        from training.model import ModelConfig
+        from training.locator import LocatorConfig
 
         config = FinderConfig(**_run_options(args),
-                              model=ModelConfig(strided_blocks=args.strided_blocks))
+                              model=LocatorConfig(strided_blocks=args.strided_blocks))
         for key, value in train_finder(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "reader-views":
@@ -343,7 +342,7 @@ def _run(args) -> int:
     elif args.step == "demo":
         from training.dataset import generate
         from training.export import export
-        from training.train import TrainConfig, train
+        from training.locator import LocatorTrainConfig, train_locator
 
         out = args.out
         train_dir, val_dir, test_dir = out / "data/train", out / "data/val", out / "data/test"
@@ -351,8 +350,8 @@ def _run(args) -> int:
                                     (test_dir, 40, 103)):
             if not (folder / "labels.jsonl").exists():
                 generate(folder, count, seed)
-        train(TrainConfig(train_dirs=(str(train_dir),), val_dir=str(val_dir),
-                          out_dir=str(out / "run"), epochs=args.epochs))
+        train_locator(LocatorTrainConfig(train_dirs=(str(train_dir),), val_dir=str(val_dir),
+                                         out_dir=str(out / "run"), epochs=args.epochs))
         export(out / "run", test_dir, version="demo")
     return 0
 

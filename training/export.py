@@ -19,10 +19,17 @@ import tensorflow as tf
 from certcorners import refine
 from certcorners.model_card import (
     CARD_FILE,
-    FLOAT_MODEL_FILE,
-    INT8_MODEL_FILE,
+    CARD_FINDER_FILE,
+    LEGACY_LOCATOR_INT8_FILE,
+    LEGACY_LOCATOR_KERAS_FILE,
+    LEGACY_LOCATOR_KEY,
+    LOCATOR_FILE,
+    LOCATOR_INT8_FILE,
+    LOCATOR_KERAS_FILE,
     PACKAGE_FILE,
-    REFINER_MODEL_FILE,
+    READER_FILE,
+    REFINER_FILE,
+    locator_file,
     sha256_file,
 )
 from certcorners.model_store import predictor_for
@@ -32,13 +39,10 @@ from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE, unit_range
 
 from training.dataset import load_arrays
 from training.evaluate import evaluate, run_folder, summarize
-from training.model import multiply_accumulates
-from training.packages import open_verified, training_file, verified_package
+from training.fit import RUN_MODEL_FILE, multiply_accumulates
+from training.packages import locator_keras_file, open_verified, training_file, verified_package
 from training.refiner import REFINER_KERAS_FILE, CropConfig, load_crops
 
-KERAS_FILE = "model.keras"
-CARD_FINDER_FILE = "card_finder.tflite"
-READER_FILE = "reader.tflite"
 # A reading less likely than not is never given, however validation went.
 READER_THRESHOLD_FLOOR = 0.5
 # float32 LiteRT and Keras run the same arithmetic in a different order (fused batch norm,
@@ -65,7 +69,7 @@ def corner_deviation_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _run_tflite(path: Path, inputs: np.ndarray) -> np.ndarray:
     predictor = Predictor(path, num_threads=1)
-    return np.stack([predictor.run(unit_range(x)) for x in inputs])
+    return np.stack([predictor.locator.run(unit_range(x)) for x in inputs])
 
 
 def git_commit() -> str:
@@ -142,15 +146,15 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     if threshold is not None and refiner_run is None and refiner_package is None:
         raise ValueError("a threshold needs a refiner: only the refiner's confidence is judged")
-    if locator_package is None and not (run_dir / KERAS_FILE).exists():
-        raise ValueError(f"{run_dir} has no {KERAS_FILE}: train first")
-    if locator_package is not None and (run_dir / KERAS_FILE).exists():
+    if locator_package is None and not (run_dir / RUN_MODEL_FILE).exists():
+        raise ValueError(f"{run_dir} has no {RUN_MODEL_FILE}: train first")
+    if locator_package is not None and (run_dir / RUN_MODEL_FILE).exists():
         raise ValueError(f"{run_dir} holds a trained locator: give the package's locator a "
                          f"new folder")
     if refiner_run is not None and refiner_package is not None:
         raise ValueError("give a refiner run or a package to take the refiner from, not both")
-    if refiner_run is not None and not (Path(refiner_run) / KERAS_FILE).exists():
-        raise ValueError(f"{refiner_run} has no {KERAS_FILE}: train the refiner first")
+    if refiner_run is not None and not (Path(refiner_run) / RUN_MODEL_FILE).exists():
+        raise ValueError(f"{refiner_run} has no {RUN_MODEL_FILE}: train the refiner first")
     if (refiner_run is not None or refiner_package is not None) and val_dir is None:
         raise ValueError("a refiner needs val_dir: its threshold is chosen on validation data")
     # Read before anything is written: a wrong package must not cost the last export.
@@ -162,19 +166,19 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     package_dir.mkdir(parents=True)
     if locator is None:
         # compile=False: the training metric is not needed (nor importable) to export.
-        model = keras.saving.load_model(run_dir / KERAS_FILE, compile=False)
-        model.save(package_dir / KERAS_FILE)
-        (package_dir / FLOAT_MODEL_FILE).write_bytes(to_tflite(model))
+        model = keras.saving.load_model(run_dir / RUN_MODEL_FILE, compile=False)
+        model.save(package_dir / LOCATOR_KERAS_FILE)
+        (package_dir / LOCATOR_FILE).write_bytes(to_tflite(model))
     else:
-        (package_dir / KERAS_FILE).write_bytes(locator["keras"])
-        (package_dir / FLOAT_MODEL_FILE).write_bytes(locator["tflite"])
-        model = keras.saving.load_model(package_dir / KERAS_FILE, compile=False)
+        (package_dir / LOCATOR_KERAS_FILE).write_bytes(locator["keras"])
+        (package_dir / LOCATOR_FILE).write_bytes(locator["tflite"])
+        model = keras.saving.load_model(package_dir / LOCATOR_KERAS_FILE, compile=False)
 
     # Parity: the served flatbuffer against the Keras model on held-out photos.
     inputs, _ = load_arrays(test_dir)
     inputs = inputs[:parity_photos]
     keras_out = model.predict(unit_range(inputs), batch_size=32, verbose=0)
-    float_dev = corner_deviation_px(_run_tflite(package_dir / FLOAT_MODEL_FILE, inputs),
+    float_dev = corner_deviation_px(_run_tflite(package_dir / LOCATOR_FILE, inputs),
                                     keras_out)
     if not float_dev.max() <= PARITY_TOLERANCE_PX:  # written so that NaN fails too
         raise RuntimeError(f"LiteRT and Keras disagree by {float_dev.max():.4f} px (limit "
@@ -182,7 +186,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
     parity = {"photos": int(len(inputs)), "tolerance_px": PARITY_TOLERANCE_PX,
               "float32_max_px": round(float(float_dev.max()), 5)}
 
-    int8_path = package_dir / INT8_MODEL_FILE
+    int8_path = package_dir / LOCATOR_INT8_FILE
     int8_path.write_bytes(to_tflite(model, int8_weights=True))
     int8_dev = corner_deviation_px(_run_tflite(int8_path, inputs), keras_out)
     parity.update(int8_mean_px=round(float(int8_dev.mean()), 4),
@@ -194,7 +198,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
 
     refiner_card = {}
     if refiner_run is not None or refiner_package is not None:
-        refiner_path = package_dir / REFINER_MODEL_FILE
+        refiner_path = package_dir / REFINER_FILE
         if refiner_run is not None:
             refiner_card, parity["refiner"] = _refiner_from_run(
                 Path(refiner_run), refiner_path, test_dir, parity_photos)
@@ -203,7 +207,8 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
             refiner_path.write_bytes(refiner_bytes)
             if keras_bytes is not None:
                 (package_dir / REFINER_KERAS_FILE).write_bytes(keras_bytes)
-        cascade = predictor_for(package_dir, {"refiner_model": REFINER_MODEL_FILE}, 1)
+        cascade = predictor_for(package_dir, {"locator_model": LOCATOR_FILE,
+                                              "refiner_model": REFINER_FILE}, 1)
         records = run_folder(cascade, val_dir)
         confidence = np.array([r["confidence"] for r in records])
         has_number = np.array([r["example"].corners is not None for r in records])
@@ -238,7 +243,7 @@ def export(run_dir: str | Path, test_dir: str | Path, version: str | None = None
         "output": {"shape": [1, 8], "meaning": "x, y of each corner as fractions of the "
                                                "400-px input, in corner_order"},
         "corner_order": list(CORNER_NAMES),
-        "serving_model": FLOAT_MODEL_FILE,
+        "locator_model": LOCATOR_FILE,
         **refiner_card,
         "parity": parity,
     }
@@ -291,8 +296,8 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
     if not version:
         raise ValueError("a re-measured package needs a version of its own")
     for run, what in ((card_finder_run, "the card finder"), (reader_run, "the reader")):
-        if run is not None and not (Path(run) / KERAS_FILE).exists():
-            raise ValueError(f"{run} has no {KERAS_FILE}: train {what} first")
+        if run is not None and not (Path(run) / RUN_MODEL_FILE).exists():
+            raise ValueError(f"{run} has no {RUN_MODEL_FILE}: train {what} first")
     if reader_run is not None and val_dir is None:
         raise ValueError("a reader needs val_dir: its threshold is chosen there")
     if reader_val and reader_run is None:
@@ -311,6 +316,7 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
         raise ValueError(f"{package} is version {version} already: give the new card its own")
     for name in card.get("training_files", {}):  # beside it: carried on beside the new one
         shutil.copy2(training_file(package, card, package_dir, name), package_dir / name)
+    card = _named_by_stage(card, package_dir)
     earlier, threshold = card, card.get("confidence_threshold")
     card = {**card, "version": version}
     if card_finder_run is not None:
@@ -349,6 +355,20 @@ def recard(package: str | Path, out_dir: str | Path, test_dir: str | Path, versi
     return finish_package(package_dir, card, test_dir, report, out_dir)
 
 
+def _named_by_stage(card: dict, package_dir: Path) -> dict:
+    """An older package's locator files and card key (model.tflite, `serving_model`) renamed
+    as this code names them, the bytes unchanged; a newer card as it is."""
+    if "locator_model" in card:
+        return card
+    for old, new in ((locator_file(card), LOCATOR_FILE),
+                     (LEGACY_LOCATOR_INT8_FILE, LOCATOR_INT8_FILE),
+                     (LEGACY_LOCATOR_KERAS_FILE, LOCATOR_KERAS_FILE)):
+        if (package_dir / old).exists():
+            (package_dir / old).rename(package_dir / new)
+    card = {key: value for key, value in card.items() if key != LEGACY_LOCATOR_KEY}
+    return {**card, "locator_model": LOCATOR_FILE}
+
+
 def _card_finder_entries(run: Path, package_dir: Path, val_dir: Path,
                          parity_photos: int = 200) -> dict:
     """card_finder.tflite from a finder run's model.keras, checked against it on validation
@@ -357,7 +377,7 @@ def _card_finder_entries(run: Path, package_dir: Path, val_dir: Path,
 
     from training.finder import load_finder_arrays
 
-    model = keras.saving.load_model(run / KERAS_FILE, compile=False)  # recard checked it
+    model = keras.saving.load_model(run / RUN_MODEL_FILE, compile=False)  # recard checked it
     path = package_dir / CARD_FINDER_FILE
     path.write_bytes(to_tflite(model))
     inputs = unit_range(load_finder_arrays(val_dir)[0][:parity_photos])
@@ -391,7 +411,7 @@ def _reader_entries(run: Path, package_dir: Path, val_dir: Path,
 
     from training.reader_data import photo_views
 
-    model = keras.saving.load_model(run / KERAS_FILE, compile=False)
+    model = keras.saving.load_model(run / RUN_MODEL_FILE, compile=False)
     path = package_dir / READER_FILE
     path.write_bytes(to_tflite(model))
     inputs = reader.model_input(photo_views(val_dir)[0][:parity_views])
@@ -479,7 +499,7 @@ _REFINER_KEYS = ("refiner_parameters", "refiner_multiply_accumulates", "refiner_
 
 def _refiner_entries(**about_this_refiner) -> dict:
     """The card's refiner entries: what every refiner of this code shares, then its own."""
-    return {"refiner_model": REFINER_MODEL_FILE,
+    return {"refiner_model": REFINER_FILE,
             "cascade_policy": CascadePolicy().to_card(),
             "refiner_input": _REFINER_INPUT, "refiner_output": _REFINER_OUTPUT,
             **about_this_refiner}
@@ -489,7 +509,7 @@ def _refiner_from_run(refiner_run: Path, refiner_path: Path, test_dir: Path,
                       parity_photos: int) -> tuple[dict, dict]:
     """The refiner trained in `refiner_run`, exported to `refiner_path`: its card entries and
     its parity check."""
-    refiner_model = keras.saving.load_model(refiner_run / KERAS_FILE, compile=False)
+    refiner_model = keras.saving.load_model(refiner_run / RUN_MODEL_FILE, compile=False)
     refiner_path.write_bytes(to_tflite(refiner_model))
     refiner_model.save(refiner_path.parent / REFINER_KERAS_FILE)
     crops, _ = load_crops(test_dir, CropConfig(seed=99))
@@ -524,10 +544,10 @@ def _locator_from_package(package: Path) -> dict:
     """The locator of an earlier package, verified as the function verifies a package: its
     Keras model's and flatbuffer's bytes, and the card entries that say how it was made."""
     with verified_package(package) as (card, folder):
-        serving = card.get("serving_model", FLOAT_MODEL_FILE)
-        keras_path = training_file(package, card, folder, KERAS_FILE)
+        serving = locator_file(card)
+        keras_path = locator_keras_file(package, card, folder)
         if keras_path is None:
-            raise ValueError(f"{package} has no {KERAS_FILE}, in it or beside it")
+            raise ValueError(f"{package} has no {LOCATOR_KERAS_FILE}, in it or beside it")
         keras_bytes, tflite_bytes = keras_path.read_bytes(), (folder / serving).read_bytes()
     return {"keras": keras_bytes, "tflite": tflite_bytes,
             "datasets": {role: card.get("datasets", {}).get(role, [])

@@ -19,7 +19,7 @@ from keras import ops
 
 from training.dataset import Example, cached_arrays, canvas_of, read_examples
 from training.fit import Batches, RunConfig, distribution_strategy, fit
-from training.model import ModelConfig, build_model, strided_blocks
+from training.locator import LocatorConfig, build_locator, strided_blocks
 
 CACHE_FILE = "finder-400.npz"
 
@@ -29,7 +29,7 @@ class FinderConfig(RunConfig):
     """The card finder. `init_from` may be a locator (.keras): every layer but the head
     starts from it."""
 
-    model: ModelConfig = field(default_factory=lambda: ModelConfig(strided_blocks=3))
+    model: LocatorConfig = field(default_factory=lambda: LocatorConfig(strided_blocks=3))
 
 
 @keras.saving.register_keras_serializable(package="certcorners")
@@ -76,8 +76,8 @@ def load_finder_arrays(folder: str | Path, workers: int | None = None):
                          ("inputs", "targets"), workers)
 
 
-def build_finder(config: ModelConfig | None = None) -> keras.Model:
-    return build_model(config or ModelConfig(strided_blocks=3), OUTPUT_SIZE, "card_finder")
+def build_finder(config: LocatorConfig | None = None) -> keras.Model:
+    return build_locator(config or LocatorConfig(strided_blocks=3), OUTPUT_SIZE, "card_finder")
 
 
 def train_finder(config: FinderConfig, datasets=None) -> dict:

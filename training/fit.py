@@ -16,6 +16,10 @@ from pathlib import Path
 import keras
 import numpy as np
 from certcorners.preprocessing import unit_range
+from keras import layers
+
+# What a run leaves in its folder: its best network (export, recard and recipes read it).
+RUN_MODEL_FILE = "model.keras"
 
 
 @dataclass(frozen=True)
@@ -217,7 +221,27 @@ def fit(config: RunConfig, build, loss, metric, train_batches: keras.utils.PyDat
     history = model.fit(train_batches, validation_data=val_batches, epochs=config.epochs,
                         callbacks=fit_callbacks(out, config.patience), verbose=2)
     best = keras.saving.load_model(out / "best.keras") if (out / "best.keras").exists() else model
-    best.save(out / "model.keras")
+    best.save(out / RUN_MODEL_FILE)
     evaluation = best.evaluate(val_batches, verbose=0, return_dict=True)
     return Fitted(best, len(history.history.get("loss", [])),
                   round(time.perf_counter() - started, 1), evaluation)
+
+
+def multiply_accumulates(model: keras.Model) -> int:
+    """MACs per image of the convolutions and the dense layers (the rest is negligible); a
+    dense layer on a sequence counts once per step."""
+    total = 0
+    for layer in model.layers:
+        c_in = layer.input.shape[-1] if hasattr(layer, "kernel_size") or isinstance(
+            layer, layers.Dense) else 0
+        if isinstance(layer, layers.SeparableConv2D):  # depthwise, then pointwise
+            _, h, w, c_out = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * c_in * (kh * kw + c_out)
+        elif isinstance(layer, layers.Conv2D | layers.Conv1D):
+            positions = int(np.prod(layer.output.shape[1:-1]))
+            total += positions * layer.output.shape[-1] * int(np.prod(layer.kernel_size)) * c_in
+        elif isinstance(layer, layers.Dense):
+            steps = int(np.prod(layer.output.shape[1:-1])) if len(layer.output.shape) > 2 else 1
+            total += steps * c_in * layer.units
+    return int(total)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from certcorners.errors import ModelUnavailable
-from certcorners.model_card import sha256_file
+from certcorners.model_card import LEGACY_LOCATOR_KERAS_FILE, LOCATOR_KERAS_FILE, sha256_file
 from certcorners.model_store import open_package
 
 
@@ -48,3 +48,10 @@ def training_file(package: Path, card: dict, folder: Path, name: str) -> Path | 
         raise ValueError(f"{package}'s training file {name} is not beside it as its card "
                          f"records it (sha256 {entry['sha256'][:12]}...)")
     return path
+
+
+def locator_keras_file(package: Path, card: dict, folder: Path) -> Path | None:
+    """The package's locator as a Keras model (a training file, by today's name or the one
+    packages before 2026-12-06 used), or None where it has none."""
+    return next(filter(None, (training_file(package, card, folder, name)
+                              for name in (LOCATOR_KERAS_FILE, LEGACY_LOCATOR_KERAS_FILE))), None)

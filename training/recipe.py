@@ -33,7 +33,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-COMMANDS = ("train", "train-finder", "train-refiner", "train-reader", "export", "recard")
+from certcorners.model_card import LEGACY_LOCATOR_KERAS_FILE, LOCATOR_KERAS_FILE
+
+from training.fit import RUN_MODEL_FILE
+
+COMMANDS = ("train-locator", "train-finder", "train-refiner", "train-reader", "export", "recard")
 RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
 DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share", "phone-profile"}
 READER_VIEWS_KEYS = {"name", "kind", "cards", "seed"}
@@ -49,6 +53,7 @@ class Step:
     command: list[str]
     done: Path
     unpack: Path | None = None  # a fetched package, unpacked here for its model.keras
+    source: tuple[str, str] | None = None  # the fetched package's (commit, path)
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,8 @@ def load(path: str | Path) -> Recipe:
             raise ValueError(f"{path}: fetch {name} takes exactly {sorted(FETCH_KEYS)}")
         package = runs / name / "package.tar.gz"
         steps.append(Step(name, ["git", "show", f"{entry['commit']}:{entry['path']}"],
-                          runs / name / "model.keras", unpack=package))
+                          runs / name / RUN_MODEL_FILE, unpack=package,
+                          source=(entry["commit"], entry["path"])))
     exported = None
     for entry in spec.get("phases", []):
         name = named(entry, "phase")
@@ -164,7 +170,7 @@ def load(path: str | Path) -> Recipe:
             done = exported / "package" / "model.tar.gz"
             argv = _flags(flags, f"{path}: phase {name}", values)
         else:
-            done = runs / name / "model.keras"
+            done = runs / name / RUN_MODEL_FILE
             argv = ["--out", str(runs / name), *_flags(flags, f"{path}: phase {name}", values)]
         steps.append(Step(name, [*python, command, *argv], done))
     deliver = spec.get("deliver")
@@ -207,24 +213,7 @@ def _run_step(recipe: Recipe, step: Step) -> None:
                   f"{' '.join(step.command)}\n")
         log.flush()
         if step.unpack is not None:  # a package from git history
-            step.unpack.parent.mkdir(parents=True, exist_ok=True)
-            with open(step.unpack, "wb") as package:
-                result = subprocess.run(step.command, stdout=package, stderr=log)
-            if result.returncode == 0:
-                with tarfile.open(step.unpack) as archive:
-                    inside = "model.keras" in archive.getnames()
-                    if inside:  # packages before 2026-12-06 held it
-                        archive.extract("model.keras", step.unpack.parent, filter="data")
-                if not inside:  # later ones: a training file beside the package
-                    commit, path = step.command[-1].split(":", 1)
-                    # Written aside and renamed once whole: model.keras means "done".
-                    partial = step.unpack.parent / "model.keras.partial"
-                    with open(partial, "wb") as keras_file:
-                        result = subprocess.run(
-                            ["git", "show", f"{commit}:{Path(path).parent / 'model.keras'}"],
-                            stdout=keras_file, stderr=log)
-                    if result.returncode == 0:
-                        partial.rename(step.unpack.parent / "model.keras")
+            result = _fetch(step, log)
         else:
             result = subprocess.run(step.command, stdout=log, stderr=subprocess.STDOUT)
         seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
@@ -232,6 +221,39 @@ def _run_step(recipe: Recipe, step: Step) -> None:
     if result.returncode != 0 or not step.done.exists():
         raise RuntimeError(f"step {step.name} failed (exit {result.returncode}); its output "
                            f"is in {recipe.log}")
+
+
+def _fetch(step: Step, log) -> subprocess.CompletedProcess:
+    """The package from git history, and its locator's Keras model as the run's model.keras:
+    inside packages made before 2026-12-06, beside them (same commit) after. Written aside and
+    renamed once whole: the run's model.keras means the step is done."""
+    commit, path = step.source
+    step.unpack.parent.mkdir(parents=True, exist_ok=True)
+    with open(step.unpack, "wb") as package:
+        result = subprocess.run(step.command, stdout=package, stderr=log)
+    if result.returncode != 0:
+        return result
+    partial = step.unpack.parent / f"{RUN_MODEL_FILE}.partial"
+    with tarfile.open(step.unpack) as archive:
+        inside = [n for n in (LOCATOR_KERAS_FILE, LEGACY_LOCATOR_KERAS_FILE)
+                  if n in archive.getnames()]
+        if inside:
+            partial.write_bytes(archive.extractfile(inside[0]).read())
+    if not inside:
+        beside = [ref for ref in (f"{commit}:{Path(path).parent / name}" for name in
+                                  (LOCATOR_KERAS_FILE, LEGACY_LOCATOR_KERAS_FILE))
+                  if subprocess.run(["git", "cat-file", "-e", ref],
+                                    capture_output=True).returncode == 0]
+        if not beside:
+            log.write(f"{path} at {commit} has no Keras locator, in it or beside it\n")
+            return subprocess.CompletedProcess(step.command, 1)
+        with open(partial, "wb") as keras_file:
+            result = subprocess.run(["git", "show", beside[0]], stdout=keras_file, stderr=log)
+        if result.returncode != 0:
+            partial.unlink(missing_ok=True)
+            return result
+    partial.rename(step.unpack.parent / RUN_MODEL_FILE)
+    return result
 
 
 def _deliver(recipe: Recipe) -> None:
@@ -244,6 +266,8 @@ def _deliver(recipe: Recipe) -> None:
         shutil.rmtree(old)
     for name in ("model.tar.gz", "model_card.json"):
         shutil.copy2(package / name, target / name)
+    for stale in target.glob("*.keras"):  # an earlier package's training files
+        stale.unlink()
     for keras_file in package.glob("*.keras"):  # its training files, beside it
         shutil.copy2(keras_file, target / keras_file.name)
     for step in recipe.steps:

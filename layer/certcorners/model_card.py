@@ -7,9 +7,19 @@ from pathlib import Path
 
 PACKAGE_FILE = "model.tar.gz"
 CARD_FILE = "model_card.json"
-FLOAT_MODEL_FILE = "model.tflite"
-INT8_MODEL_FILE = "model-int8.tflite"
-REFINER_MODEL_FILE = "refiner.tflite"
+# Each stage's network, named by its stage: the card names each under <stage>_model.
+LOCATOR_FILE = "locator.tflite"
+LOCATOR_INT8_FILE = "locator-int8.tflite"
+REFINER_FILE = "refiner.tflite"
+CARD_FINDER_FILE = "card_finder.tflite"
+READER_FILE = "reader.tflite"
+# Packages made before 2026-12-06 name the locator `serving_model`, model.tflite by default.
+LEGACY_LOCATOR_KEY, LEGACY_LOCATOR_FILE = "serving_model", "model.tflite"
+LEGACY_LOCATOR_INT8_FILE = "model-int8.tflite"
+# The locator's Keras model: a training file beside its package, not served (older
+# packages: model.keras, inside or beside).
+LOCATOR_KERAS_FILE = "locator.keras"
+LEGACY_LOCATOR_KERAS_FILE = "model.keras"
 SHA256_METADATA_KEY = "sha256"  # S3 user metadata: x-amz-meta-sha256 of model.tar.gz
 
 
@@ -19,3 +29,8 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def locator_file(card: dict) -> str:
+    """The locator's file in a package, by the card's `locator_model` or an older card's key."""
+    return card.get("locator_model") or card.get(LEGACY_LOCATOR_KEY, LEGACY_LOCATOR_FILE)

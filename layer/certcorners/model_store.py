@@ -23,7 +23,7 @@ from urllib.parse import urlparse
 
 from certcorners import s3_fetch
 from certcorners.errors import ModelUnavailable
-from certcorners.model_card import CARD_FILE, SHA256_METADATA_KEY, sha256_file
+from certcorners.model_card import CARD_FILE, SHA256_METADATA_KEY, locator_file, sha256_file
 from certcorners.policy import CascadePolicy
 from certcorners.predictor import Predictor
 from certcorners.reader import ALPHABET
@@ -160,7 +160,7 @@ def predictor_for(folder: Path, card: dict, num_threads: int | None = None) -> P
     if reader and card.get("reader_alphabet") != ALPHABET:
         raise ModelUnavailable("the model's reader reads another alphabet than this code "
                                "decodes: serve it with the code that exported it")
-    return Predictor(folder / card.get("serving_model", "model.tflite"), num_threads,
+    return Predictor(folder / locator_file(card), num_threads,
                      refiner_path=folder / refiner if refiner else None,
                      policy=CascadePolicy.from_card(card),
                      card_finder_path=folder / finder if finder else None,
@@ -198,8 +198,8 @@ def _verify_files(folder: Path) -> dict:
         files = card["files"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ModelUnavailable("the model archive has no valid model card") from exc
-    for role in ("serving_model", "refiner_model", "card_finder_model", "reader_model"):
-        name = card.get(role, "model.tflite" if role == "serving_model" else None)
+    for role in ("locator_model", "refiner_model", "card_finder_model", "reader_model"):
+        name = locator_file(card) if role == "locator_model" else card.get(role)
         if name is not None and name not in files:
             raise ModelUnavailable(f"the model card does not list its {role} {name}")
     for name, entry in files.items():

@@ -75,13 +75,13 @@ class _Network:
 
 
 class Predictor:
-    def __init__(self, model_path: str | Path, num_threads: int | None = None,
+    def __init__(self, locator_path: str | Path, num_threads: int | None = None,
                  refiner_path: str | Path | None = None,
                  policy: CascadePolicy | None = None,
                  card_finder_path: str | Path | None = None,
                  reader_path: str | Path | None = None):
         threads = num_threads or os.cpu_count() or 1
-        self.locator = _Network(model_path, [1, INPUT_SIZE, INPUT_SIZE, 1], threads)
+        self.locator = _Network(locator_path, [1, INPUT_SIZE, INPUT_SIZE, 1], threads)
         self.refiner = None if refiner_path is None else _Network(
             refiner_path, [1, refine.CROP_HEIGHT, refine.CROP_WIDTH, 1], threads)
         self.card_finder = None if card_finder_path is None else _Network(
@@ -94,10 +94,6 @@ class Predictor:
     def refine_passes(self) -> int:
         return self.policy.refine_passes
 
-    def run(self, model_input: np.ndarray) -> np.ndarray:
-        """Stage 1 alone: [400, 400, 1] float32 in [0, 1] -> its 8 outputs."""
-        return self.locator.run(model_input)
-
     def locate(self, decoded: Decoded, turns: int = 0, canvas: np.ndarray | None = None,
                view: card_finder.CutView | None = None) -> np.ndarray:
         """Stage 1's corners (4, 2) in photo pixels, from its view of the letterboxed photo
@@ -105,7 +101,8 @@ class Predictor:
         that view, if made already)."""
         if canvas is None:
             canvas = self.canvas(decoded) if view is None else view.canvas(decoded)
-        output = _unturned(self.run(np.ascontiguousarray(np.rot90(canvas, turns))), turns)
+        output = _unturned(self.locator.run(np.ascontiguousarray(np.rot90(canvas, turns))),
+                           turns)
         if view is None:
             return output_to_corners(output, decoded.letterbox)
         return view.to_photo(output.reshape(4, 2) * INPUT_SIZE)

@@ -7,6 +7,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.request
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from certcorners.model_card import locator_file
 from certcorners_tools import local, proxy
 from certcorners_tools.client import predict
 
@@ -117,7 +119,9 @@ def test_model_card_over_http(local_api, reference_package):
     url, _ = local_api
     with urllib.request.urlopen(f"{url}/v1/model", timeout=30) as response:
         card = json.loads(response.read())
-    assert card["serving_model"] == "model.tflite"
+    with tarfile.open(reference_package) as package:
+        served = json.loads(package.extractfile("model_card.json").read())
+    assert card["version"] == served["version"] and locator_file(card) in card["files"]
 
 
 @pytest.mark.parametrize("event, status", [("corners-jpeg.json", 200), ("model.json", 200),

@@ -12,6 +12,7 @@ from certcorners.model_store import open_package, predictor_for
 from certcorners.preprocessing import decode
 
 from training.dataset import generate, read_examples
+from training.packages import locator_keras_file, verified_package
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,11 @@ def finder_run(phone_views, reference_package, tmp_path_factory):
 
     run = tmp_path_factory.mktemp("finder")
     # The reference's Keras locator, its training file beside the package.
-    config = FinderConfig(train_dirs=(str(phone_views),), val_dir=str(phone_views),
-                          out_dir=str(run), epochs=1, batch_size=3,
-                          init_from=str(reference_package.parent / "model.keras"))
-    return run, train_finder(config)
+    with verified_package(reference_package) as (card, folder):
+        locator = locator_keras_file(reference_package, card, folder)
+        config = FinderConfig(train_dirs=(str(phone_views),), val_dir=str(phone_views),
+                              out_dir=str(run), epochs=1, batch_size=3, init_from=str(locator))
+        return run, train_finder(config)
 
 
 def test_phone_view_photos_are_small_and_labelled_with_their_card(phone_views):

@@ -9,22 +9,27 @@ import tarfile
 import keras
 import numpy as np
 import pytest
-from certcorners.model_card import CARD_FILE, FLOAT_MODEL_FILE, sha256_file
+from certcorners.model_card import (
+    CARD_FILE,
+    LOCATOR_FILE,
+    LOCATOR_KERAS_FILE,
+    locator_file,
+    sha256_file,
+)
 from certcorners.predictor import Predictor
 
 from training.dataset import load_arrays
 from training.evaluate import evaluate
 from training.export import PARITY_TOLERANCE_PX, export
-from training.model import ModelConfig, build_model
-from training.train import TrainConfig, train
+from training.locator import LocatorConfig, LocatorTrainConfig, build_locator, train_locator
 
 
 @pytest.fixture(scope="module")
 def trained_run(synthetic_set, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
-    config = TrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
+    config = LocatorTrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
                          out_dir=str(run), epochs=1, batch_size=4)
-    return run, train(config)
+    return run, train_locator(config)
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +83,7 @@ def test_export_package_parity_and_model_card(trained_run, synthetic_set):
 def test_evaluating_again_into_a_folder_leaves_only_this_run_s_overlays(trained_run,
                                                                        synthetic_set):
     run, _ = trained_run
-    package = run / "package" / FLOAT_MODEL_FILE
+    package = run / "package" / LOCATOR_FILE
     if not package.exists():
         export(run, synthetic_set, version="test-1", parity_photos=6)
     out = run / "evaluate-twice"
@@ -95,14 +100,14 @@ def test_served_flatbuffer_agrees_with_keras(trained_run, synthetic_set):
     import keras
 
     run, _ = trained_run
-    if not (run / "package" / FLOAT_MODEL_FILE).exists():
+    if not (run / "package" / LOCATOR_FILE).exists():
         export(run, synthetic_set, version="test-2", parity_photos=6)
     model = keras.saving.load_model(run / "model.keras", compile=False)
     inputs, _ = load_arrays(synthetic_set)
     batch = inputs.astype(np.float32) / 255.0
     expected = model.predict(batch, verbose=0)
-    predictor = Predictor(run / "package" / FLOAT_MODEL_FILE, num_threads=1)
-    served = np.stack([predictor.run(x) for x in batch])
+    predictor = Predictor(run / "package" / LOCATOR_FILE, num_threads=1)
+    served = np.stack([predictor.locator.run(x) for x in batch])
     assert np.abs(served - expected).max() * 400 < PARITY_TOLERANCE_PX
 
 
@@ -110,10 +115,10 @@ def test_training_can_start_from_a_trained_model(trained_run, synthetic_set, tmp
     import keras
 
     run, _ = trained_run
-    config = TrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
+    config = LocatorTrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
                          out_dir=str(tmp_path), epochs=1, batch_size=4, learning_rate=1e-9,
                          init_from=str(run / "model.keras"))
-    train(config)
+    train_locator(config)
     before = keras.saving.load_model(run / "model.keras", compile=False).get_weights()
     after = keras.saving.load_model(tmp_path / "model.keras", compile=False).get_weights()
     # A learning rate of 1e-9 leaves the conv kernels where the trained model had them.
@@ -121,41 +126,42 @@ def test_training_can_start_from_a_trained_model(trained_run, synthetic_set, tmp
 
 
 def test_model_is_about_a_tenth_of_a_million_parameters():
-    assert 80_000 < build_model().count_params() < 120_000
+    assert 80_000 < build_locator().count_params() < 120_000
 
 
 @pytest.mark.parametrize("kwargs", [{"epochs": 0}, {"batch_size": 0}, {"learning_rate": 0},
                                     {"patience": 0}, {"init_from": "/no/such/model.keras"}])
 def test_bad_training_config_is_a_value_error(kwargs):
     with pytest.raises(ValueError):
-        TrainConfig(**kwargs)
+        LocatorTrainConfig(**kwargs)
 
 
 def test_bad_model_config_is_a_value_error():
     with pytest.raises(ValueError):
-        ModelConfig(input_size=256)
+        LocatorConfig(input_size=256)
     with pytest.raises(ValueError):
-        ModelConfig(filters=(8, 0))
+        LocatorConfig(filters=(8, 0))
     for strided_blocks in (-1, 7):
         with pytest.raises(ValueError, match="strided_blocks"):
-            ModelConfig(strided_blocks=strided_blocks)
+            LocatorConfig(strided_blocks=strided_blocks)
 
 
 def test_a_strided_locator_is_not_fine_tuned_as_a_pooled_one(tmp_path):
-    strided = build_model(ModelConfig(strided_blocks=2))
+    strided = build_locator(LocatorConfig(strided_blocks=2))
     strided.save(tmp_path / "strided.keras")
     images = np.zeros((4, 400, 400, 1), np.uint8)
     targets = np.full((4, 8), 0.5, np.float32)
-    config = TrainConfig(out_dir=str(tmp_path / "run"), epochs=1, batch_size=4,
+    config = LocatorTrainConfig(out_dir=str(tmp_path / "run"), epochs=1, batch_size=4,
                          init_from=str(tmp_path / "strided.keras"))
     with pytest.raises(ValueError, match="--strided-blocks 2"):
-        train(config, datasets=((images, targets), (images, targets)))
+        train_locator(config, datasets=((images, targets), (images, targets)))
 
 
 def test_strided_locator_takes_a_pooled_locators_weights_at_a_fraction_of_the_cost():
-    from training.model import multiply_accumulates, strided_blocks
+    from training.fit import multiply_accumulates
+    from training.locator import strided_blocks
 
-    pooled, strided = build_model(), build_model(ModelConfig(strided_blocks=2))
+    pooled, strided = build_locator(), build_locator(LocatorConfig(strided_blocks=2))
     assert (strided_blocks(pooled), strided_blocks(strided)) == (0, 2)
     strided.set_weights(pooled.get_weights())  # what --init-from does
     assert strided.count_params() == pooled.count_params()
@@ -223,7 +229,7 @@ def test_wide_refiner_guesses_are_cut_around_serving_s_first_rectangle():
 
 def test_train_without_data_is_a_value_error(tmp_path):
     with pytest.raises(ValueError, match="train_dirs"):
-        train(TrainConfig(out_dir=str(tmp_path)))
+        train_locator(LocatorTrainConfig(out_dir=str(tmp_path)))
 
 
 def test_export_without_a_trained_model_is_a_value_error(tmp_path, synthetic_set):
@@ -244,7 +250,7 @@ def test_two_stage_package_lists_both_networks_with_parity_and_a_threshold(
         trained_run, refiner_run, synthetic_set, tmp_path):
     import shutil
 
-    from certcorners.model_card import REFINER_MODEL_FILE
+    from certcorners.model_card import REFINER_FILE
     from certcorners.model_store import open_package, predictor_for
 
     run = tmp_path / "run"
@@ -252,10 +258,10 @@ def test_two_stage_package_lists_both_networks_with_parity_and_a_threshold(
     package = export(run, synthetic_set, version="test-cascade", parity_photos=6,
                      refiner_run=refiner_run[0], val_dir=synthetic_set)
     card = json.loads((run / "package" / CARD_FILE).read_text())
-    assert {FLOAT_MODEL_FILE, REFINER_MODEL_FILE} <= set(card["files"])
-    for name in (FLOAT_MODEL_FILE, REFINER_MODEL_FILE):
+    assert {LOCATOR_FILE, REFINER_FILE} <= set(card["files"])
+    for name in (LOCATOR_FILE, REFINER_FILE):
         assert card["files"][name]["sha256"] == sha256_file(run / "package" / name)
-    assert card["refiner_model"] == REFINER_MODEL_FILE
+    assert card["refiner_model"] == REFINER_FILE
     assert card["refiner_input"]["shape"] == [1, 72, 192, 1]
     assert card["parity"]["refiner"]["float32_max_crop_px"] <= PARITY_TOLERANCE_PX
     assert 0 <= card["confidence_threshold"] <= 1
@@ -290,7 +296,7 @@ def test_two_stage_package_lists_both_networks_with_parity_and_a_threshold(
     shutil.copytree(trained_run[0], again, ignore=shutil.ignore_patterns("package", "backup"))
     export(again, synthetic_set, version="test-reused", parity_photos=6,
            refiner_package=reused, val_dir=synthetic_set)
-    for name in (REFINER_MODEL_FILE, REFINER_KERAS_FILE):
+    for name in (REFINER_FILE, REFINER_KERAS_FILE):
         assert sha256_file(again / "package" / name) == sha256_file(run / "package" / name)
 
 
@@ -311,7 +317,7 @@ def test_a_resumed_run_keeps_its_best_score_and_the_patience_spent(tmp_path):
     checkpoint = next(c for c in callbacks if isinstance(c, keras.callbacks.ModelCheckpoint))
     assert checkpoint.best == pytest.approx(0.40)  # a worse epoch cannot overwrite best.keras
     stopper = next(c for c in callbacks if isinstance(c, ResumableEarlyStopping))
-    stopper.set_model(build_model())
+    stopper.set_model(build_locator())
     stopper.on_train_begin()
     assert stopper.best == pytest.approx(0.40) and stopper.wait == 2
     stopper.on_epoch_end(4, {"val_loss": 0.46})  # the third epoch without improvement
@@ -423,15 +429,23 @@ def test_a_recarded_package_keeps_its_networks_and_a_card_that_says_what_serving
     package = recard(reference_package, out, synthetic_set, "test-recard",
                      val_dir=synthetic_set, report=(synthetic_set,), why="a serving change")
     card, earlier = _card_in(package), _card_in(reference_package)
-    assert card["files"] == earlier["files"]
+    # The same bytes, each file named by its stage (an older package's locator was
+    # model.tflite under `serving_model`, its Keras model model.keras).
+    named = {locator_file(earlier): LOCATOR_FILE, "model-int8.tflite": "locator-int8.tflite",
+             "model.keras": LOCATOR_KERAS_FILE}
+    assert card["locator_model"] == LOCATOR_FILE and "serving_model" not in card
+    assert card["files"] == {named.get(n, n): entry for n, entry in earlier["files"].items()}
     # Its training files (the Keras locator) are carried on beside it, not inside.
-    assert card["training_files"] == earlier["training_files"]
-    assert "model.keras" in card["training_files"] and "model.keras" not in card["files"]
-    assert sha256_file(out / "package" / "model.keras") == card["training_files"][
-        "model.keras"]["sha256"]
+    assert card["training_files"] == {named.get(n, n): entry
+                                      for n, entry in earlier["training_files"].items()}
+    assert LOCATOR_KERAS_FILE in card["training_files"]
+    assert sha256_file(out / "package" / LOCATOR_KERAS_FILE) == card["training_files"][
+        LOCATOR_KERAS_FILE]["sha256"]
     with tarfile.open(package) as new, tarfile.open(reference_package) as old:
+        assert sorted(new.getnames()) == sorted([*card["files"], "model_card.json"])
         for name in earlier["files"]:
-            assert new.extractfile(name).read() == old.extractfile(name).read()
+            assert new.extractfile(named.get(name, name)).read() == old.extractfile(
+                name).read()
     assert card["version"] == "test-recard"
     assert card["recarded_from"]["version"] == earlier["version"]
     assert card["recarded_from"]["sha256"] == sha256_file(reference_package)
@@ -472,15 +486,18 @@ def test_a_new_refiner_ships_with_an_earlier_package_s_locator_byte_for_byte(
                      locator_package=reference_package, refiner_run=refiner_run[0],
                      val_dir=synthetic_set)
     card, earlier = _card_in(package), _card_in(reference_package)
-    assert card["files"][FLOAT_MODEL_FILE]["sha256"] == earlier["files"][FLOAT_MODEL_FILE][
-        "sha256"]
-    # The Keras locator is a training file beside the package (older packages held it).
-    earlier_keras = {**earlier["files"], **earlier.get("training_files", {})}["model.keras"]
-    assert "model.keras" not in card["files"]
-    assert card["training_files"]["model.keras"]["sha256"] == earlier_keras["sha256"]
-    assert sha256_file(package.parent / "model.keras") == earlier_keras["sha256"]
-    assert card["locator_from_package"] == {
-        "version": earlier["version"], "sha256": earlier["files"][FLOAT_MODEL_FILE]["sha256"]}
+    earlier_locator = earlier["files"][locator_file(earlier)]["sha256"]
+    assert card["locator_model"] == LOCATOR_FILE
+    assert card["files"][LOCATOR_FILE]["sha256"] == earlier_locator
+    # The Keras locator is a training file beside the package (older packages held it, as
+    # model.keras).
+    earlier_files = {**earlier["files"], **earlier.get("training_files", {})}
+    earlier_keras = earlier_files.get(LOCATOR_KERAS_FILE) or earlier_files["model.keras"]
+    assert LOCATOR_KERAS_FILE not in card["files"]
+    assert card["training_files"][LOCATOR_KERAS_FILE]["sha256"] == earlier_keras["sha256"]
+    assert sha256_file(package.parent / LOCATOR_KERAS_FILE) == earlier_keras["sha256"]
+    assert card["locator_from_package"] == {"version": earlier["version"],
+                                            "sha256": earlier_locator}
     assert card["training"] == earlier["training"]
     assert card["datasets"]["train"] == earlier["datasets"]["train"]
     assert card["datasets"]["held_out"][0]["folder"] == str(synthetic_set)

@@ -80,7 +80,7 @@ def test_a_strided_reader_starts_from_a_pooled_ones_weights(reader_run, views):
     """The same weights, the same 40 columns of logits, fewer multiply-accumulates."""
     import keras
 
-    from training.model import multiply_accumulates
+    from training.fit import multiply_accumulates
     from training.reader import ReaderConfig, build_reader
 
     run, _ = reader_run

@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from certcorners.model_card import sha256_file
 
 from training.recipe import load, run
 
@@ -27,7 +28,7 @@ seed = 8
 
 [[phases]]
 name = "locator"
-command = "train"
+command = "train-locator"
 train = ["{{data}}/train"]
 val = "{{data}}/val"
 epochs = 1
@@ -54,10 +55,16 @@ def write(tmp_path, text: str):
 
 def test_a_recipe_runs_resumes_and_delivers(tmp_path):
     recipe = load(write(tmp_path, TINY))
+    (tmp_path / "delivered").mkdir()
+    (tmp_path / "delivered" / "model.keras").write_bytes(b"an earlier package's")
     assert run(recipe, out=io.StringIO()) == ["train", "val", "locator", "export"]
     card = json.loads((tmp_path / "delivered" / "model_card.json").read_text())
     assert card["version"] == "tiny-1"
     assert (tmp_path / "delivered" / "model.tar.gz").stat().st_size > 1000
+    # Its training file beside it, and none of an earlier package's left there.
+    assert sorted(p.name for p in (tmp_path / "delivered").glob("*.keras")) == ["locator.keras"]
+    assert sha256_file(tmp_path / "delivered" / "locator.keras") == card["training_files"][
+        "locator.keras"]["sha256"]
     assert (tmp_path / "delivered" / "history-locator.csv").exists()
     log = (tmp_path / "delivered" / "recipe.log").read_text()
     assert "[locator]" in log and "exit 0" in log
@@ -89,7 +96,7 @@ def test_a_missing_report_set_is_left_out_and_placeholders_are_filled(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda t: t.replace('command = "train"', 'command = "fit"'), "command must be one of"),
+    (lambda t: t.replace('command = "train-locator"', 'command = "fit"'), "command must be one of"),
     (lambda t: t.replace('name = "val"', 'name = "train"'), "used twice"),
     (lambda t: t.replace('data = "', 'dta = "'), "unknown keys"),
     (lambda t: t.replace('count = 4', 'count = "four"'), "count a whole number"),
@@ -132,7 +139,8 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
 def test_a_fetch_takes_the_keras_locator_inside_an_older_package_or_beside_a_newer_one(
         tmp_path, monkeypatch):
     """Packages before 2026-12-06 held model.keras inside; from then on it lies beside the
-    package in the same commit. Both fetch to the same place (a repository made here)."""
+    package in the same commit, named locator.keras once files were named by stage. All fetch
+    to the run's model.keras (a repository made here)."""
     import subprocess
     import tarfile
 
@@ -162,13 +170,21 @@ def test_a_fetch_takes_the_keras_locator_inside_an_older_package_or_beside_a_new
     git("init", "-q")
     older = commit({"model.tar.gz": package({"model.tflite": b"a", "model.keras": b"inside"})})
     (repo / "reference" / "model.tar.gz").unlink()
-    newer = commit({"model.tar.gz": package({"model.tflite": b"b"}), "model.keras": b"beside"})
+    beside = commit({"model.tar.gz": package({"model.tflite": b"b"}), "model.keras": b"beside"})
+    # From the stage-naming on, the locator's Keras model is locator.keras.
+    git("rm", "-q", "reference/model.keras")
+    newer = commit({"model.tar.gz": package({"locator.tflite": b"c"}),
+                    "locator.keras": b"named"})
     text = f"""
 data = "{tmp_path}/data"
 runs = "{tmp_path}/runs"
 [[fetch]]
 name = "older"
 commit = "{older}"
+path = "reference/model.tar.gz"
+[[fetch]]
+name = "beside"
+commit = "{beside}"
 path = "reference/model.tar.gz"
 [[fetch]]
 name = "newer"
@@ -180,7 +196,7 @@ path = "reference/model.tar.gz"
     # A package whose Keras file is neither inside nor beside it: the fetch fails, and leaves
     # no model.keras that a run again would take for done.
     missing = tmp_path / "missing.toml"
-    git("rm", "-q", "reference/model.keras")
+    git("rm", "-q", "reference/locator.keras")
     git("commit", "-q", "-m", "no keras")
     bare = git("rev-parse", "--short", "HEAD").strip()
     missing.write_text(f"""
@@ -194,6 +210,7 @@ path = "reference/model.tar.gz"
     with pytest.raises(RuntimeError, match="step bare failed"):
         run(load(missing), out=io.StringIO())
     assert not (tmp_path / "runs" / "bare" / "model.keras").exists()
-    assert run(load(tmp_path / "fetch.toml"), out=io.StringIO()) == ["older", "newer"]
+    assert run(load(tmp_path / "fetch.toml"), out=io.StringIO()) == ["older", "beside", "newer"]
     assert (tmp_path / "runs" / "older" / "model.keras").read_bytes() == b"inside"
-    assert (tmp_path / "runs" / "newer" / "model.keras").read_bytes() == b"beside"
+    assert (tmp_path / "runs" / "beside" / "model.keras").read_bytes() == b"beside"
+    assert (tmp_path / "runs" / "newer" / "model.keras").read_bytes() == b"named"

@@ -15,7 +15,7 @@ from certcorners.predictor import _Network
 from certcorners.preprocessing import unit_range
 
 from training.export import PARITY_TOLERANCE_PX
-from training.model import multiply_accumulates
+from training.fit import multiply_accumulates
 from training.refiner import (
     CropConfig,
     RefinerConfig,

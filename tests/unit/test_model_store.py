@@ -10,6 +10,7 @@ import tarfile
 
 import pytest
 from certcorners.errors import ModelUnavailable
+from certcorners.model_card import locator_file
 from certcorners.model_store import ModelStore, parse_s3_uri
 
 from tests.conftest import MODEL_BUCKET, invoke, load_event, put_package
@@ -142,3 +143,43 @@ def test_model_is_loaded_once_and_reused(s3, tmp_path, reference_package):
 def test_bad_model_uri_is_a_clear_503(uri):
     with pytest.raises(ModelUnavailable, match="MODEL_S3_URI"):
         parse_s3_uri(uri)
+
+
+def _locator_named(reference_package, key: str | None, name: str) -> bytes:
+    """The reference package with its locator's file renamed `name`, and its card naming it
+    under `key` (None: under no key, as the first packages did)."""
+    members = _reference_members(reference_package)
+    card = json.loads(next(d for f, d in members if f["name"] == "model_card.json"))
+    old = locator_file(card)
+    card["files"][name] = card["files"].pop(old)
+    for known in ("locator_model", "serving_model"):
+        card.pop(known, None)
+    if key is not None:
+        card[key] = name
+    return _tarball([({"name": name if f["name"] == old else f["name"]},
+                      json.dumps(card).encode() if f["name"] == "model_card.json" else d)
+                     for f, d in members])
+
+
+@pytest.mark.parametrize("key, name", [
+    ("locator_model", "locator.tflite"),  # packages from 2026-12-06 on
+    ("serving_model", "model.tflite"),  # before
+    (None, "model.tflite"),  # the first packages: no key, the default file
+])
+def test_the_locator_is_found_by_its_name_in_todays_and_older_cards(cold_app, reference_package,
+                                                                    key, name):
+    install, _ = cold_app
+    handler = install(_locator_named(reference_package, key, name))
+    status, body = invoke(handler, load_event("corners-jpeg.json"))
+    assert status == 200 and len(body["polygon"]) == 4, body
+
+
+def test_a_card_naming_a_locator_it_does_not_list_is_503(cold_app, reference_package):
+    install, _ = cold_app
+    members = _reference_members(reference_package)
+    card = json.loads(next(d for f, d in members if f["name"] == "model_card.json"))
+    card["locator_model"] = "elsewhere.tflite"
+    handler = install(_tarball([(f, json.dumps(card).encode() if f["name"] == "model_card.json"
+                                 else d) for f, d in members]))
+    status, body = invoke(handler, load_event("corners-jpeg.json"))
+    assert status == 503 and body["error"]["code"] == "model_unavailable", body

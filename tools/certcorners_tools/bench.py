@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,6 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 WORK = ROOT / "out" / "bench"
 PACKAGE = ROOT / "training" / "reference" / "model.tar.gz"
+BENCH_KERAS_FILE = "bench-locator.keras"  # prepare() puts the package's Keras locator here
 
 
 # --- helpers that run inside the measured processes ------------------------------------
@@ -100,11 +102,13 @@ def child_inference(engine: str, threads: int, model_dir: str, inputs: str, repe
     """One engine, batch 1, in this fresh process."""
     batch = np.load(inputs)
     if engine == "litert":
+        from certcorners.model_card import locator_file
         from certcorners.predictor import Predictor
 
-        predictor = Predictor(Path(model_dir) / "model.tflite", num_threads=threads)
+        card = json.loads((Path(model_dir) / "model_card.json").read_text())
+        predictor = Predictor(Path(model_dir) / locator_file(card), num_threads=threads)
         items = iter(np.resize(np.arange(len(batch)), repeats + 10))
-        samples = _timed(lambda: predictor.run(batch[next(items)]), repeats)
+        samples = _timed(lambda: predictor.locator.run(batch[next(items)]), repeats)
     else:
         import tensorflow as tf
 
@@ -112,7 +116,7 @@ def child_inference(engine: str, threads: int, model_dir: str, inputs: str, repe
         tf.config.threading.set_inter_op_parallelism_threads(threads)
         import keras
 
-        model = keras.saving.load_model(Path(model_dir) / "model.keras", compile=False)
+        model = keras.saving.load_model(Path(model_dir) / BENCH_KERAS_FILE, compile=False)
         items = iter(np.resize(np.arange(len(batch)), repeats + 10))
         if engine == "keras-predict":
             samples = _timed(lambda: model.predict(batch[next(items)][None], verbose=0), repeats)
@@ -220,7 +224,7 @@ def child_cold_tensorflow(model_dir: str, inputs: str, started: float):
     import keras
     import tensorflow as tf  # noqa: F401
 
-    model = keras.saving.load_model(Path(model_dir) / "model.keras", compile=False)
+    model = keras.saving.load_model(Path(model_dir) / BENCH_KERAS_FILE, compile=False)
     model.predict(np.load(inputs)[:1], verbose=0)
     return {"total_s": time.time() - started, "peak_rss_mb": _peak_rss_mb()}
 
@@ -289,10 +293,15 @@ def prepare(work: Path) -> dict:
 
     from certcorners_tools import local
     from certcorners_tools.events import event
+    from training.packages import locator_keras_file
     from training.photo import scene_photo, synthetic_photo
 
     work.mkdir(parents=True, exist_ok=True)
     model_dir = _extracted(PACKAGE, work / "model")
+    card = json.loads((Path(model_dir) / "model_card.json").read_text())
+    # The TensorFlow engines' locator: the package's Keras training file, beside it.
+    shutil.copy2(locator_keras_file(PACKAGE, card, Path(model_dir)),
+                 Path(model_dir) / BENCH_KERAS_FILE)
     photos = {"1200x847": synthetic_photo(3, 9001, (1200, 847)).jpeg,
               "4032x3024": synthetic_photo(3, 9002, (4032, 3024)).jpeg}
     events, photo_files = [], []

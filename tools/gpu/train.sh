@@ -19,14 +19,17 @@ export PYTHONPATH=/tmp/site:$PWD:$PWD/layer KERAS_BACKEND=${KERAS_BACKEND:-jax}
 export TQDM_DISABLE=1 PYTHONUNBUFFERED=1
 tar -xzf .gpu/assets.tar.gz -P  # the fonts and textures, where the generator looks
 mkdir -p runs/gpu
-tar -xzf training/reference/model.tar.gz -C runs/gpu model.keras model_card.json
+tar -xzf training/reference/model.tar.gz -C runs/gpu model_card.json
+# The reference locator's Keras model lies beside the package (model.keras before 2026-12-06).
+cp training/reference/locator.keras runs/gpu/model.keras 2>/dev/null \
+	|| cp training/reference/model.keras runs/gpu/model.keras
 # The committed locator's architecture (its first blocks may stride instead of pooling).
 STRIDED=$($PYTHON -c 'import json, sys; print(json.load(open(sys.argv[1]))["training"]["model"].get("strided_blocks", 0))' runs/gpu/model_card.json)
 # The validation set is the one this project chooses on (seed 32), made again here.
 $PYTHON -m training generate --out data/v2/val --count 500 --negatives 150 --seed 32
 $PYTHON -m training generate --out data/gpu/train-$SEED --count "$COUNT" --seed "$SEED"
 echo "data made in $(( $(date +%s) - started )) s"
-$PYTHON -m training train --train data/gpu/train-$SEED --val data/v2/val --out runs/gpu/locator \
+$PYTHON -m training train-locator --train data/gpu/train-$SEED --val data/v2/val --out runs/gpu/locator \
 	--epochs "$EPOCHS" --learning-rate "$LEARNING_RATE" --init-from runs/gpu/model.keras \
 	--strided-blocks "$STRIDED"
 for f in model.keras history.csv train_config.json train_metrics.json; do
