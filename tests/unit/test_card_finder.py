@@ -74,3 +74,70 @@ def test_the_card_rules_are_checked_where_the_card_is_read():
         CascadePolicy(card_presence=1.5)
     policy = CascadePolicy.from_card({"cascade_policy": {"card_presence": 0.2}})
     assert policy.card_presence == 0.2 and policy.card_margin == 1.5
+
+
+# The card (mm, its own plane) and where the spec prints the number on it: x from 8.0, baseline
+# 15.5, cap 3.0 (a generous 21 mm wide), before misregistration and the cap's +-10 %.
+_CARD_MM = np.array([[0, 0], [85.6, 0], [85.6, 53.98], [0, 53.98]])
+
+
+def _number_mm(dx: float, dy: float, cap: float) -> np.ndarray:
+    top, bottom, left, right = 15.5 + dy - 3.0 * cap, 15.5 + dy, 8.0 + dx, 8.0 + dx + 21 * cap
+    return np.array([[left, top], [right, top], [right, bottom], [left, bottom]])
+
+
+def _phone_pose(rng, share: float, frame: tuple[int, int]):
+    """mm on the card -> photo pixels: any in-plane turn, the camera tilted up to 40 degrees
+    about any axis (a pinhole 250 mm away), scaled so the card's bounding box covers `share`
+    of the frame, somewhere in it; None where the card would leave the frame."""
+    turn, tilt, axis = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(0, 40)), \
+        rng.uniform(0, 2 * np.pi)
+    spin = np.array([[np.cos(turn), -np.sin(turn), 0], [np.sin(turn), np.cos(turn), 0],
+                     [0, 0, 1]])
+    k = np.array([[0, 0, np.sin(axis)], [0, 0, -np.cos(axis)],
+                  [-np.sin(axis), np.cos(axis), 0]])  # the cross product with the tilt's axis
+    rotation = (np.eye(3) + np.sin(tilt) * k + (1 - np.cos(tilt)) * k @ k) @ spin
+
+    def project(mm):
+        points = np.c_[mm - _CARD_MM.mean(0), np.zeros(len(mm))] @ rotation.T + [0, 0, 250]
+        return points[:, :2] / points[:, 2:]
+
+    low, high = project(_CARD_MM).min(0), project(_CARD_MM).max(0)
+    scale = np.sqrt(share * frame[0] * frame[1] / np.prod(high - low))
+    room = np.array(frame) - (high - low) * scale
+    if (room < 0).any():
+        return None
+    offset = rng.uniform(0, 1, 2) * room
+    return lambda mm: (project(mm) - low) * scale + offset
+
+
+def test_the_view_cut_around_a_card_box_holds_its_number_larger_than_the_whole_photo():
+    """Design (a) of issue 27 rests on this: from a phone photo's true card corners (box 12-90 %
+    of a 12 MP frame, tilt up to 40 degrees), even with the box moved by 10 % of its side, the
+    view cut around it holds the whole number wherever misregistration puts it, and shows it
+    larger than the whole photo's canvas does: on the smallest cards (3-5 px there) at least
+    1.3 times, and 5 px tall."""
+    rng, frame, margin = np.random.default_rng(7), (4032, 3024), CascadePolicy().card_margin
+    whole_scale, checked = INPUT_SIZE / max(frame), 0
+    while checked < 300:
+        share = rng.uniform(0.12, 0.9) if checked % 2 else rng.uniform(0.12, 0.2)
+        to_photo = _phone_pose(rng, share, frame)
+        if to_photo is None:
+            continue
+        card = to_photo(_CARD_MM)
+        box = np.r_[card.min(0), card.max(0)]
+        box += np.tile(rng.uniform(-0.1, 0.1, 2) * (box[2:] - box[:2]).max(), 2)
+        view = cut_around(box, margin, *frame)
+        x0, y0, x1, y1 = view.region
+        view_scale = view.letterbox.scaled_width / (x1 - x0)
+        for dx, dy, cap in np.array(np.meshgrid([-1.0, 1.0], [-0.7, 0.7], [0.9, 1.1])).T.reshape(
+                -1, 3):
+            number = to_photo(_number_mm(dx, dy, cap))
+            assert (number >= [x0, y0]).all() and (number <= [x1, y1]).all(), (share, box)
+            height = (np.linalg.norm(number[3] - number[0])
+                      + np.linalg.norm(number[2] - number[1])) / 2
+            assert height * view_scale >= height * whole_scale
+            if share < 0.2:
+                assert height * view_scale >= 5.0, (share, height * view_scale)
+                assert view_scale >= 1.3 * whole_scale
+        checked += 1
