@@ -3,8 +3,11 @@ package."""
 
 from __future__ import annotations
 
+import io
 import json
+import shutil
 import tarfile
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -248,7 +251,6 @@ def test_refiner_smoke_training_writes_its_artifacts(refiner_run):
 
 def test_two_stage_package_lists_both_networks_with_parity_and_a_threshold(
         trained_run, refiner_run, synthetic_set, tmp_path):
-    import shutil
 
     from certcorners.model_card import REFINER_FILE
     from certcorners.model_store import open_package, predictor_for
@@ -343,7 +345,6 @@ def _card_in(package) -> dict:
 
 def test_a_new_locator_ships_with_an_earlier_package_s_refiner_byte_for_byte(
         trained_run, synthetic_set, reference_package, tmp_path):
-    import shutil
 
     run = tmp_path / "run"
     shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("package"))
@@ -365,7 +366,6 @@ def test_a_new_locator_ships_with_an_earlier_package_s_refiner_byte_for_byte(
 
 def test_a_threshold_fixed_beforehand_is_the_one_the_package_carries(
         trained_run, synthetic_set, reference_package, tmp_path):
-    import shutil
 
     run = tmp_path / "run"
     shutil.copytree(trained_run[0], run, ignore=shutil.ignore_patterns("package"))
@@ -461,6 +461,47 @@ def test_a_recarded_package_keeps_its_networks_and_a_card_that_says_what_serving
     evaluation = json.loads((out / "evaluation" / "evaluation.json").read_text())
     assert evaluation["model_version"] == "test-recard"
     assert open_package(package, tmp_path / "served")["version"] == "test-recard"
+
+
+def _as_older_package(package: Path, folder: Path) -> Path:
+    """`package` as packages before 2026-12-06 named its locator: model.tflite under
+    `serving_model`, model.keras beside it; the same bytes."""
+    folder.mkdir(parents=True)
+    card = _card_in(package)
+    old_names = {locator_file(card): "model.tflite"}
+    card["files"] = {old_names.get(n, n): e for n, e in card["files"].items()}
+    card["training_files"] = {"model.keras" if n == LOCATOR_KERAS_FILE else n: e
+                              for n, e in card["training_files"].items()}
+    del card["locator_model"]
+    card["serving_model"] = "model.tflite"
+    with tarfile.open(package) as new, tarfile.open(folder / "model.tar.gz", "w:gz") as old:
+        for member in new.getmembers():
+            data = (json.dumps(card).encode() if member.name == CARD_FILE
+                    else new.extractfile(member).read())
+            info = tarfile.TarInfo(old_names.get(member.name, member.name))
+            info.size = len(data)
+            old.addfile(info, io.BytesIO(data))
+    shutil.copy2(package.parent / LOCATOR_KERAS_FILE, folder / "model.keras")
+    return folder / "model.tar.gz"
+
+
+def test_recarding_an_older_package_names_its_locator_files_by_the_stage(
+        reference_package, synthetic_set, tmp_path):
+    from training.export import recard
+
+    older = _as_older_package(reference_package, tmp_path / "older")
+    assert _card_in(older)["serving_model"] == "model.tflite"
+    package = recard(older, tmp_path / "recard", synthetic_set, "test-renamed",
+                     val_dir=synthetic_set)
+    card, today = _card_in(package), _card_in(reference_package)
+    assert card["locator_model"] == LOCATOR_FILE and "serving_model" not in card
+    assert card["files"][LOCATOR_FILE] == today["files"][LOCATOR_FILE]
+    assert "model.tflite" not in card["files"]
+    assert card["training_files"] == today["training_files"]
+    assert sha256_file(package.parent / LOCATOR_KERAS_FILE) == card["training_files"][
+        LOCATOR_KERAS_FILE]["sha256"]
+    with tarfile.open(package) as new:
+        assert LOCATOR_FILE in new.getnames() and "model.tflite" not in new.getnames()
 
 
 def test_recarding_refuses_a_missing_package_its_own_version_and_no_validation_data(

@@ -114,8 +114,11 @@ def test_archive_with_unsafe_entries_is_503_and_writes_nothing_outside(
 
 def test_file_not_matching_the_card_is_503(cold_app, s3, tmp_path, reference_package):
     install, cache = cold_app
-    members = [(f, b"tampered" if f["name"] == "model.tflite" else d)
-               for f, d in _reference_members(reference_package)]
+    members = _reference_members(reference_package)
+    locator = locator_file(json.loads(next(d for f, d in members
+                                           if f["name"] == "model_card.json")))
+    members = [(f, b"tampered" if f["name"] == locator else d) for f, d in members]
+    assert any(d == b"tampered" for _, d in members)
     _assert_503_then_recovers(install, cache, tmp_path, s3, reference_package,
                               _tarball(members))
 
