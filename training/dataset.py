@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from certcorners.geometry import apply_homography, homography
+from certcorners.geometry import apply_homography, homography, warp
 from certcorners.labels import label_line
 from certcorners.preprocessing import (
     CORNER_NAMES,
@@ -310,8 +310,7 @@ def _augment_one(image: Image.Image, corners: np.ndarray, rng: np.random.Generat
     frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float64)
     moved = frame + rng.uniform(-0.06, 0.06, (4, 2)) * np.array([w, h])
     to_source = homography(frame, moved)  # output pixel -> source pixel
-    image = image.transform((w, h), Image.Transform.PERSPECTIVE,
-                            tuple(to_source.flatten()[:8]), Image.Resampling.BICUBIC)
+    image = warp(image, to_source, (w, h), Image.Resampling.BICUBIC)
     corners = apply_homography(np.linalg.inv(to_source), corners)
     # Light and camera.
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32) * rng.uniform(0.7, 1.3)

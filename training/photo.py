@@ -9,7 +9,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
-from certcorners.geometry import apply_homography, homography
+from certcorners.geometry import apply_homography, homography, warp
 from PIL import Image, ImageDraw, ImageFilter
 
 from training import scene, textures
@@ -202,8 +202,7 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
                          Image.Resampling.LANCZOS)
     art_rect = card_rect * np.array([art.width / card_w, art.height / card_h])
     to_art = homography(outline, art_rect)  # photo -> art, what PIL's transform wants
-    warped = art.transform(size, Image.Transform.PERSPECTIVE, tuple(to_art.flatten()[:8]),
-                           Image.Resampling.BICUBIC)
+    warped = warp(art, to_art, size, Image.Resampling.BICUBIC)
     card_to_photo = homography(card_rect, outline)
     flat = apply_homography(card_to_photo, card.number_quad)
     corners = flat

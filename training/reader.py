@@ -12,7 +12,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from certcorners.geometry import homography
+from certcorners.geometry import homography, warp
 from certcorners.reader import (
     MAX_TEXT,
     NUM_CLASSES,
@@ -131,10 +131,8 @@ def jittered(view: np.ndarray, rng: np.random.Generator, jitter_px: float) -> np
     """The view cut again from corners moved by a normal of spread up to `jitter_px`."""
     moved = VIEW_BOX + rng.normal(0, rng.uniform(0, jitter_px), VIEW_BOX.shape)
     to_view = homography(VIEW_BOX, moved)
-    image = Image.fromarray(view[..., 0]).transform(
-        (VIEW_WIDTH, VIEW_HEIGHT), Image.Transform.PERSPECTIVE,
-        tuple((to_view / to_view[2, 2]).flatten()[:8]), Image.Resampling.BILINEAR,
-        fillcolor=int(np.median(view)))
+    image = warp(Image.fromarray(view[..., 0]), to_view, (VIEW_WIDTH, VIEW_HEIGHT),
+                 Image.Resampling.BILINEAR, int(np.median(view)))
     return np.asarray(image, dtype=np.uint8)[..., np.newaxis]
 
 

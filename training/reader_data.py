@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from certcorners.geometry import apply_homography, homography
+from certcorners.geometry import apply_homography, homography, warp
 from certcorners.preprocessing import decode
 from certcorners.reader import MAX_TEXT, VIEW_HEIGHT, VIEW_WIDTH, encode, view
 from PIL import Image
@@ -84,8 +84,7 @@ def _photographed_view(rng: np.random.Generator, card, art: Image.Image) -> np.n
         art = art.resize((max(8, round(card_w * shrink)), max(8, round(card_h * shrink))),
                          Image.Resampling.LANCZOS)
     to_art = homography(outline, photo._rect(art.width, art.height))
-    warped = art.transform(size, Image.Transform.PERSPECTIVE, tuple(to_art.flatten()[:8]),
-                           Image.Resampling.BICUBIC)
+    warped = warp(art, to_art, size, Image.Resampling.BICUBIC)
     background = scene.surface(rng, size)
     background.paste(warped, (0, 0), warped)
     centre = number.mean(axis=0)

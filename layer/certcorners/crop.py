@@ -8,7 +8,7 @@ import io
 import numpy as np
 from PIL import Image, ImageOps
 
-from certcorners.geometry import homography
+from certcorners.geometry import homography, warp
 from certcorners.preprocessing import DEFAULT_MAX_PIXELS, open_image
 
 MAX_CROP_SIDE = 2000
@@ -28,9 +28,7 @@ def rectified_crop(data: bytes, corners: np.ndarray, max_pixels: int = DEFAULT_M
     target = np.array([[pad_x, pad_y], [out_w - pad_x, pad_y], [out_w - pad_x, out_h - pad_y],
                        [pad_x, out_h - pad_y]])
     to_photo = homography(target, np.stack([tl, tr, br, bl]))
-    return photo.transform((out_w, out_h), Image.Transform.PERSPECTIVE,
-                           tuple(to_photo.flatten()[:8]), Image.Resampling.BICUBIC,
-                           fillcolor=(255, 255, 255))
+    return warp(photo, to_photo, (out_w, out_h), Image.Resampling.BICUBIC, (255, 255, 255))
 
 
 def png_base64(image: Image.Image) -> str:

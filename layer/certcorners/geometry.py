@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 
 def homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
@@ -67,3 +68,14 @@ def apply_homography(h: np.ndarray, points: np.ndarray) -> np.ndarray:
     ones = np.ones((*points.shape[:-1], 1))
     mapped = np.concatenate([points, ones], axis=-1) @ np.asarray(h).T
     return mapped[..., :2] / mapped[..., 2:3]
+
+
+def warp(image: Image.Image, to_source: np.ndarray, size: tuple[int, int],
+         resample: Image.Resampling, fill=None) -> Image.Image:
+    """`image` seen through the homography `to_source` (each pixel of the `size` result ->
+    the point of `image` it shows), resampled with `resample`; `fill` (a colour) where it
+    shows nothing, transparent or black by default."""
+    to_source = np.asarray(to_source, dtype=np.float64)
+    return image.transform(size, Image.Transform.PERSPECTIVE,
+                           tuple((to_source / to_source[2, 2]).flatten()[:8]), resample,
+                           fillcolor=fill)

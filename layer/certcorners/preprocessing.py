@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from certcorners.geometry import warp
+
 INPUT_SIZE = 400
 # Bumped whenever the pixels this module produces change: training caches key on it.
 PREPROCESSING_VERSION = 4
@@ -162,11 +164,8 @@ class Decoded:
         """uint8 [height, width, 1] of `size` (width, height): each pixel sampled (bilinear)
         where the 3x3 homography `to_photo` (its pixels -> displayed photo pixels) maps it;
         `fill` beyond the photo."""
-        to_pixels = self.photo_to_pixels @ to_photo
-        to_pixels = to_pixels / to_pixels[2, 2]
-        cut = self.stored.transform(size, Image.Transform.PERSPECTIVE,
-                                    tuple(to_pixels.flatten()[:8]), Image.Resampling.BILINEAR,
-                                    fillcolor=fill)
+        cut = warp(self.stored, self.photo_to_pixels @ to_photo, size,
+                   Image.Resampling.BILINEAR, fill)
         return np.asarray(cut, dtype=np.uint8)[..., np.newaxis]
 
 
