@@ -69,15 +69,15 @@ class Photo:
     @property
     def flat_card_corners(self) -> np.ndarray:
         """The card's outline before any bend: its corners through `homography`."""
-        return apply_homography(self.homography, _rect(*self.card.image.size))
+        return apply_homography(self.homography, rect(*self.card.image.size))
 
 
-def _rect(width: float, height: float) -> np.ndarray:
+def rect(width: float, height: float) -> np.ndarray:
     """The corners of a width x height rectangle at the origin, in spec order."""
     return np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float64)
 
 
-def _tilted_outline(rng: np.random.Generator, w: float, h: float,
+def tilted_outline(rng: np.random.Generator, w: float, h: float,
                     max_tilt_deg: float = 25) -> np.ndarray:
     """Card outline after an in-plane rotation and a camera tilt of up to `max_tilt_deg`."""
     corners = np.array([[-w / 2, -h / 2, 0], [w / 2, -h / 2, 0], [w / 2, h / 2, 0],
@@ -121,7 +121,7 @@ def _place(rng: np.random.Generator, outline: np.ndarray, size: tuple[int, int],
     return outline + offset
 
 
-def _lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.ndarray,
+def lighting(rng: np.random.Generator, photo: np.ndarray, number_center: np.ndarray,
               number_radius: float, card_outline: np.ndarray,
               everything: bool = False, profile: Profile = SPEC) -> np.ndarray:
     h, w, _ = photo.shape
@@ -187,9 +187,9 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
     `everything` switches every distractor, occluder and effect on (tests, inspection)."""
     size = size or _photo_size(rng, profile)
     card_w, card_h = card.image.size
-    outline = _place(rng, _tilted_outline(rng, card_w, card_h, profile.max_tilt_deg), size,
+    outline = _place(rng, tilted_outline(rng, card_w, card_h, profile.max_tilt_deg), size,
                      profile)
-    card_rect = _rect(card_w, card_h)
+    card_rect = rect(card_w, card_h)
 
     art = scene.wear(rng, card.image, card.number_box, everything)
     if hide_number:
@@ -217,10 +217,10 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
     fingers = scene.fingers(rng, background, outline, scene.grown(corners, 1.5), everything)
     centre = corners.mean(axis=0)
     radius = np.linalg.norm(corners - centre, axis=1).max()
-    pixels = _lighting(rng, np.asarray(background, dtype=np.float32), centre, radius, outline,
+    pixels = lighting(rng, np.asarray(background, dtype=np.float32), centre, radius, outline,
                        everything, profile)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-    jpeg = _camera(rng, image, everything, profile)
+    jpeg = camera(rng, image, everything, profile)
     if hide_number:  # flat_corners says where the covered number lies (hard negatives)
         return Photo(jpeg, size[0], size[1], None, outline, card_to_photo, card, corners,
                      tuple(fingers))
@@ -228,7 +228,7 @@ def photograph(card: Card, rng: np.random.Generator, size: tuple[int, int] | Non
                  tuple(fingers))
 
 
-def _camera(rng: np.random.Generator, image: Image.Image, everything: bool = False,
+def camera(rng: np.random.Generator, image: Image.Image, everything: bool = False,
             profile: Profile = SPEC) -> bytes:
     """Defocus or motion blur, exposure, sensor noise, JPEG quality (and sometimes a second
     compression, as when a photo is shared), within `profile` (the spec: blur up to 1.5 px,
@@ -260,10 +260,10 @@ def scene_photo(rng: np.random.Generator, size: tuple[int, int] | None = None,
     w, h = size
     outline = np.array([[0.3 * w, 0.3 * h], [0.7 * w, 0.3 * h], [0.7 * w, 0.7 * h],
                         [0.3 * w, 0.7 * h]])
-    pixels = _lighting(rng, np.asarray(background, dtype=np.float32), outline.mean(axis=0),
+    pixels = lighting(rng, np.asarray(background, dtype=np.float32), outline.mean(axis=0),
                        0.0, outline, profile=profile)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
-    return Photo(_camera(rng, image, profile=profile), w, h, None, None, None, None)
+    return Photo(camera(rng, image, profile=profile), w, h, None, None, None, None)
 
 
 def _motion_blur(image: Image.Image, length: float, angle: float) -> Image.Image:

@@ -58,8 +58,8 @@ def _photographed_view(rng: np.random.Generator, card, art: Image.Image) -> np.n
     """The number of `card` in a small photo under the generator's light and camera, decoded
     as serving decodes it, and its view cut from corners a little off."""
     card_w, card_h = art.size
-    outline = photo._tilted_outline(rng, card_w, card_h, 40)
-    to_photo = homography(photo._rect(card_w, card_h), outline)
+    outline = photo.tilted_outline(rng, card_w, card_h, 40)
+    to_photo = homography(photo.rect(card_w, card_h), outline)
     number = apply_homography(to_photo, card.number_quad)
     # Turned so that the number reads nearly level (now and then on its side or upside
     # down): only its neighbourhood is drawn, and a level number has the smallest one.
@@ -83,17 +83,17 @@ def _photographed_view(rng: np.random.Generator, card, art: Image.Image) -> np.n
     if shrink < 1.0:
         art = art.resize((max(8, round(card_w * shrink)), max(8, round(card_h * shrink))),
                          Image.Resampling.LANCZOS)
-    to_art = homography(outline, photo._rect(art.width, art.height))
+    to_art = homography(outline, photo.rect(art.width, art.height))
     warped = warp(art, to_art, size, Image.Resampling.BICUBIC)
     background = scene.surface(rng, size)
     background.paste(warped, (0, 0), warped)
     centre = number.mean(axis=0)
-    pixels = photo._lighting(rng, np.asarray(background, dtype=np.float32), centre,
+    pixels = photo.lighting(rng, np.asarray(background, dtype=np.float32), centre,
                              float(np.linalg.norm(number - centre, axis=1).max()), outline)
     image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
     conditions = replace(photo.PHONE if rng.random() < 0.5 else photo.SPEC,
                          max_blur_px=min(2.5, 0.8 * reduction), exif_share=0.0)
-    jpeg = photo._camera(rng, image, profile=conditions)
+    jpeg = photo.camera(rng, image, profile=conditions)
     decoded = decode(jpeg, min_side=max(8, max(size) // reduction))
     # The refiner's corners are ~1 px off at this scale; now and then a few.
     spread = height * scale / reduction * rng.choice([0.03, 0.08], p=[0.8, 0.2])
