@@ -177,8 +177,8 @@ reference-card: setup  ## the committed package's networks as they are, with a c
 	$(PY) -m training recard --package $(MODEL) --out $(REFERENCE_RUN)/recard \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
 		--version $(REFERENCE_VERSION) --why "$(CARD_WHY)" $(FOREIGN_REPORT)
-	rm -rf training/reference/evaluation training/reference/evaluation-*
-	cp $(REFERENCE_RUN)/recard/package/model.tar.gz \
+	rm -rf training/reference/evaluation training/reference/evaluation-* training/reference/*.keras
+	cp $(REFERENCE_RUN)/recard/package/model.tar.gz $(REFERENCE_RUN)/recard/package/*.keras \
 		$(REFERENCE_RUN)/recard/package/model_card.json training/reference/
 	cp -r $(REFERENCE_RUN)/recard/evaluation* training/reference/
 
