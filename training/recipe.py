@@ -7,9 +7,10 @@ A recipe file (TOML) holds:
 - `[[datasets]]`: name, count, negatives, seed, phone-share, phone-profile
   (`training generate`); or name, kind = "reader-views", cards, seed (`training
   reader-views`: the reader's synthetic views);
-- `[[fetch]]`: a package from git history (name, commit, path), for its model.keras (inside
-  packages before 2026-12-06, beside them after);
-- `[[phases]]`: name, command (train, train-finder, train-refiner, train-reader, export or
+- `[[fetch]]`: a package from git history (name, commit, path), for its Keras locator as the
+  run's model.keras (inside packages before 2026-12-06, beside them after: locator.keras, or
+  model.keras before the stage names);
+- `[[phases]]`: name, command (train-locator, train-finder, train-refiner, train-reader, export or
   recard) and
   that command's flags, with `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`,
   an export `run`'s or a recard `out`'s `package/`;
