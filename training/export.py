@@ -37,9 +37,10 @@ from certcorners.policy import CascadePolicy
 from certcorners.predictor import Predictor, _Network
 from certcorners.preprocessing import CORNER_NAMES, INPUT_SIZE, unit_range
 
+from training import RUN_MODEL_FILE
 from training.dataset import load_arrays
 from training.evaluate import evaluate, run_folder, summarize
-from training.fit import RUN_MODEL_FILE, multiply_accumulates
+from training.fit import multiply_accumulates
 from training.packages import locator_keras_file, open_verified, training_file, verified_package
 from training.refiner import REFINER_KERAS_FILE, CropConfig, load_crops
 

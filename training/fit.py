@@ -18,8 +18,7 @@ import numpy as np
 from certcorners.preprocessing import unit_range
 from keras import layers
 
-# What a run leaves in its folder: its best network (export, recard and recipes read it).
-RUN_MODEL_FILE = "model.keras"
+from training import RUN_MODEL_FILE
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from certcorners.errors import ModelUnavailable
-from certcorners.model_card import LEGACY_LOCATOR_KERAS_FILE, LOCATOR_KERAS_FILE, sha256_file
+from certcorners.model_card import LOCATOR_KERAS_FILES, sha256_file
 from certcorners.model_store import open_package
 
 
@@ -54,4 +54,4 @@ def locator_keras_file(package: Path, card: dict, folder: Path) -> Path | None:
     """The package's locator as a Keras model (a training file, by today's name or the one
     packages before 2026-12-06 used), or None where it has none."""
     return next(filter(None, (training_file(package, card, folder, name)
-                              for name in (LOCATOR_KERAS_FILE, LEGACY_LOCATOR_KERAS_FILE))), None)
+                              for name in LOCATOR_KERAS_FILES)), None)

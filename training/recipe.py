@@ -34,9 +34,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from certcorners.model_card import LEGACY_LOCATOR_KERAS_FILE, LOCATOR_KERAS_FILE
+from certcorners.model_card import LOCATOR_KERAS_FILES
 
-from training.fit import RUN_MODEL_FILE
+from training import RUN_MODEL_FILE
 
 COMMANDS = ("train-locator", "train-finder", "train-refiner", "train-reader", "export", "recard")
 RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
@@ -236,13 +236,12 @@ def _fetch(step: Step, log) -> subprocess.CompletedProcess:
         return result
     partial = step.unpack.parent / f"{RUN_MODEL_FILE}.partial"
     with tarfile.open(step.unpack) as archive:
-        inside = [n for n in (LOCATOR_KERAS_FILE, LEGACY_LOCATOR_KERAS_FILE)
-                  if n in archive.getnames()]
+        inside = [n for n in LOCATOR_KERAS_FILES if n in archive.getnames()]
         if inside:
             partial.write_bytes(archive.extractfile(inside[0]).read())
     if not inside:
-        beside = [ref for ref in (f"{commit}:{Path(path).parent / name}" for name in
-                                  (LOCATOR_KERAS_FILE, LEGACY_LOCATOR_KERAS_FILE))
+        beside = [ref for ref in (f"{commit}:{Path(path).parent / name}"
+                                  for name in LOCATOR_KERAS_FILES)
                   if subprocess.run(["git", "cat-file", "-e", ref],
                                     capture_output=True).returncode == 0]
         if not beside:

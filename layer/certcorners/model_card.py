@@ -20,6 +20,7 @@ LEGACY_LOCATOR_INT8_FILE = "model-int8.tflite"
 # packages: model.keras, inside or beside).
 LOCATOR_KERAS_FILE = "locator.keras"
 LEGACY_LOCATOR_KERAS_FILE = "model.keras"
+LOCATOR_KERAS_FILES = (LOCATOR_KERAS_FILE, LEGACY_LOCATOR_KERAS_FILE)  # looked for in order
 SHA256_METADATA_KEY = "sha256"  # S3 user metadata: x-amz-meta-sha256 of model.tar.gz
 
 
