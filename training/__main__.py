@@ -83,6 +83,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--view-jitter-px", type=float, default=0.0,
                    help="warp each training view as if its corners were off by up to this "
                         "many view pixels (the refiner's corners are, a little)")
+    p.add_argument("--edge-jitter-px", type=float, default=0.0,
+                   help="and move each edge of the quad as a whole by up to this many view "
+                        "pixels (served corners' errors are correlated)")
     p.add_argument("--strided-stem", action="store_true",
                    help="the first convolution strides 2 instead of being max-pooled: the "
                         "same weights, ~a third less time a view")
@@ -279,7 +282,7 @@ def _run(args) -> int:
         from training.reader import ReaderConfig, train_reader
 
         config = ReaderConfig(**_run_options(args), view_jitter_px=args.view_jitter_px,
-                              strided_stem=args.strided_stem)
+                              edge_jitter_px=args.edge_jitter_px, strided_stem=args.strided_stem)
         for key, value in train_reader(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-refiner":

@@ -49,6 +49,9 @@ class ReaderConfig(RunConfig):
     # Each training view warped as if its four corners were off by up to this many pixels of
     # the view (normal, a spread drawn per view): the refiner's corners are, a little.
     view_jitter_px: float = 0.0
+    # And each edge moved as a whole by up to this many pixels: served corners' errors are
+    # correlated (a quad too tall or too low, more than independent corners would make).
+    edge_jitter_px: float = 0.0
     epochs: int = 30
     batch_size: int = 64
 
@@ -60,6 +63,8 @@ class ReaderConfig(RunConfig):
             raise ValueError(f"sequence_units must be positive, got {self.sequence_units}")
         if not 0.0 <= self.view_jitter_px <= 8.0:
             raise ValueError(f"view_jitter_px must be 0-8 px, got {self.view_jitter_px}")
+        if not 0.0 <= self.edge_jitter_px <= 8.0:
+            raise ValueError(f"edge_jitter_px must be 0-8 px, got {self.edge_jitter_px}")
 
 
 def build_reader(config: ReaderConfig | None = None) -> keras.Model:
@@ -113,23 +118,35 @@ def read_error(y_true, y_pred):
 
 class ReaderBatches(Batches):
     """Views as the reader takes them (certcorners.reader.model_input), with their targets;
-    with `jitter_px`, each warped as if its corners were off (jittered)."""
+    with `jitter_px` or `edge_px`, each warped as if its corners were off (jittered)."""
 
-    def __init__(self, *args, jitter_px: float = 0.0, **kwargs):
+    def __init__(self, *args, jitter_px: float = 0.0, edge_px: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
-        self.jitter_px = jitter_px
+        self.jitter_px, self.edge_px = jitter_px, edge_px
 
     def __getitem__(self, index):
         rows = np.sort(self.order[index * self.batch_size : (index + 1) * self.batch_size])
         views = self.inputs[rows]
-        if self.jitter_px:
-            views = np.stack([jittered(v, self.rng, self.jitter_px) for v in views])
+        if self.jitter_px or self.edge_px:
+            views = np.stack([jittered(v, self.rng, self.jitter_px, self.edge_px)
+                              for v in views])
         return reader_input(views), self.targets[rows]
 
 
-def jittered(view: np.ndarray, rng: np.random.Generator, jitter_px: float) -> np.ndarray:
-    """The view cut again from corners moved by a normal of spread up to `jitter_px`."""
-    moved = VIEW_BOX + rng.normal(0, rng.uniform(0, jitter_px), VIEW_BOX.shape)
+# Which corners each edge moves (VIEW_BOX order: top-left, top-right, bottom-right,
+# bottom-left) and along which axis: top and bottom up or down, left and right sideways.
+_EDGES = (((0, 1), 1), ((3, 2), 1), ((0, 3), 0), ((1, 2), 0))
+
+
+def jittered(view: np.ndarray, rng: np.random.Generator, jitter_px: float,
+             edge_px: float = 0.0) -> np.ndarray:
+    """The view cut again from corners moved by a normal of spread up to `jitter_px`, and
+    each edge by one of spread up to `edge_px` (one spread a view for both)."""
+    share = rng.uniform(0, 1)
+    moved = VIEW_BOX + rng.normal(0, share * jitter_px, VIEW_BOX.shape)
+    if edge_px:
+        for corners, axis in _EDGES:
+            moved[list(corners), axis] += rng.normal(0, share * edge_px)
     to_view = homography(VIEW_BOX, moved)
     image = warp(Image.fromarray(view[..., 0]), to_view, (VIEW_WIDTH, VIEW_HEIGHT),
                  Image.Resampling.BILINEAR, int(np.median(view)))
@@ -176,7 +193,8 @@ def train_reader(config: ReaderConfig, datasets=None) -> dict:
     batch = config.batch_size * replicas
     fitted = fit(config, build, reader_loss, read_error,
                  ReaderBatches(*train_data, batch, shuffle=True, seed=config.seed,
-                               jitter_px=config.view_jitter_px),
+                               jitter_px=config.view_jitter_px,
+                               edge_px=config.edge_jitter_px),
                  ReaderBatches(*val_data, batch, shuffle=False), len(train_data[0]),
                  replicas, scope)
     return fitted.write_metrics(config.out_dir, train_examples=int(len(train_data[0])),

@@ -74,6 +74,8 @@ def test_bad_reader_configs_are_refused():
         ReaderConfig(sequence_units=0)
     with pytest.raises(ValueError, match="view_jitter_px"):
         ReaderConfig(view_jitter_px=-1.0)
+    with pytest.raises(ValueError, match="edge_jitter_px"):
+        ReaderConfig(edge_jitter_px=9.0)
 
 
 def test_a_strided_reader_starts_from_a_pooled_ones_weights(reader_run, views):
@@ -115,12 +117,14 @@ def test_a_labelled_folder_gives_the_views_serving_cuts_and_refuses_a_wrong_size
         photo_views(folder, workers=1)
 
 
-def test_a_jittered_view_keeps_its_number_in_place(views):
-    """Corners off by a pixel or two move the print a pixel or two, not out of the view."""
+@pytest.mark.parametrize("corner_px, edge_px", [(2.0, 0.0), (0.0, 2.0), (1.5, 1.5)])
+def test_a_jittered_view_keeps_its_number_in_place(views, corner_px, edge_px):
+    """Corners or edges off by a pixel or two move the print a pixel or two, not out of the
+    view."""
     from training.reader import jittered
 
     view = views[0][0]
-    moved = jittered(view, np.random.default_rng(0), 2.0)
+    moved = jittered(view, np.random.default_rng(0), corner_px, edge_px)
     assert moved.shape == view.shape and moved.dtype == np.uint8
     assert not np.array_equal(moved, view)
 
