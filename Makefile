@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Python 3.12, the Lambda runtime's version (the built layer holds cp312 wheels).
+# Python 3.12, the Lambda runtime's (the built layer holds cp312 wheels).
 PYTHON ?= $(shell for p in python3.12 $$HOME/.pyenv/versions/3.12*/bin/python3.12; do \
 	$$p -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && { echo $$p; break; }; done)
 # One environment per job, each installed from its lock (full dependency tree, sha256 hashes):
@@ -21,15 +21,12 @@ UV := .venv-uv/bin/uv
 LOCKED_INSTALL := install -q --require-hashes --no-deps --disable-pip-version-check
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-# Training is data: each recipe in training/recipes/ names its datasets, phases and export
-# (python -m training run RECIPE; it resumes). Experiments are recipes too, not targets.
+# Training is data: training/recipes/*.toml (python -m training run RECIPE; it resumes).
 RECIPE ?= training/recipes/reference.toml
 REFERENCE_DATA := data/v2
 REFERENCE_RUN := runs/v2
-# The validation and held-out sets of the reference recipe, for the targets that evaluate.
 EVAL_DATA = $(PY) -m training run training/recipes/reference.toml --only val,test
-# make reference-card: the committed package's networks as they are, with a card measured
-# again as serving runs them (after a change in serving alone): a version of its own, and why.
+# make reference-card: the new card's version, and what changed in serving.
 REFERENCE_VERSION ?=
 CARD_WHY ?=
 # Debian packages the generator draws on (docs/training.md, "Training data"): typefaces and
@@ -41,13 +38,11 @@ TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-
 # The browser the local page's test drives, headless (tests/integration/test_local_api.py).
 BROWSER_DEBS := chromium chromium-driver
 DATA ?= ../shared/foreign-eval/positives
-# Evaluation-only sets reported in the model card when present (never trained, validated or
-# tuned on): photos of the certificate from a renderer that is not this project's.
+# Evaluation-only photos (another renderer's), reported in the card when present.
 FOREIGN := ../shared/foreign-eval
 FOREIGN_REPORT := $(if $(wildcard $(FOREIGN)/positives/labels.jsonl),\
 	--report $(FOREIGN)/positives --report $(FOREIGN)/negatives)
 MODEL ?= training/reference/model.tar.gz
-
 EVENT ?= events/corners-jpeg.json
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
@@ -68,8 +63,8 @@ help:  ## list the targets
 	.venv-uv/bin/pip $(LOCKED_INSTALL) -r requirements-uv.lock
 	touch $@
 
-# $(call venv,folder,lock[,editable]): a venv with pip (the layer's build uses pip), the lock
-# installed into it by uv, and this project in editable mode where named.
+# $(call venv,folder,lock[,editable]): a venv with pip (the layer's build uses it), the lock
+# installed by uv, and this project editable where named.
 define venv
 	test -d $(1) || $(PYTHON) -m venv $(1)
 	$(UV) pip install --quiet --require-hashes --no-deps --python $(1)/bin/python -r $(2)
@@ -99,7 +94,7 @@ lock: .venv-uv/.installed  ## re-lock every environment from its requirements*.t
 lint: setup  ## ruff
 	$(VENV)/bin/ruff check .
 
-# Both cores: pytest-xdist gives each worker whole test files (their module fixtures train once).
+# pytest-xdist gives each core whole test files (their module fixtures train once).
 PYTEST := $(PY) -m pytest -n auto --dist loadfile
 
 test: setup build browser-debs  ## the whole test suite (what CI runs)
@@ -153,8 +148,7 @@ define debs
 	@if dpkg -s $(1) >/dev/null 2>&1; then echo "$(2): present"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			-o DPkg::Lock::Timeout=600 \
-			--no-install-recommends $(1); \
+			-o DPkg::Lock::Timeout=600 --no-install-recommends $(1); \
 	else echo "$(2): install these Debian packages (or their equivalents): $(1)"; fi
 endef
 
@@ -171,8 +165,7 @@ reference-model: setup training-debs  ## rebuild the committed package by its re
 	$(PY) -m training run training/recipes/reference.toml
 
 reference-card: setup  ## the committed package's networks as they are, with a card measured as served now (REFERENCE_VERSION=<its version> CARD_WHY=<what changed in serving>)
-	@test -n "$(REFERENCE_VERSION)" || { echo "REFERENCE_VERSION= must name the new card's version"; \
-		exit 2; }
+	@test -n "$(REFERENCE_VERSION)" || { echo "REFERENCE_VERSION= must name the card's version"; exit 2; }
 	$(EVAL_DATA)
 	$(PY) -m training recard --package $(MODEL) --out $(REFERENCE_RUN)/recard \
 		--val $(REFERENCE_DATA)/val --test $(REFERENCE_DATA)/test \
@@ -185,7 +178,6 @@ reference-card: setup  ## the committed package's networks as they are, with a c
 gpu-pack: setup training-debs  ## .gpu/ for a GPU machine (docs/training.md, "Training on a GPU machine"): Keras wheels, the generator's fonts and textures
 	PY=$(PY) bash tools/gpu/pack.sh
 
-# The files a GPU machine's tools/gpu/train.sh sent back (the device tool's files_at).
 FROM ?=
 GPU_RUN := runs/gpu/locator
 GPU_VERSION ?= $(shell date -u +%Y%m%d-%H%M)-gpu
