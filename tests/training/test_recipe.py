@@ -9,7 +9,10 @@ import json
 import pytest
 from certcorners.model_card import sha256_file
 
+from tests.conftest import ROOT
 from training.recipe import load, run
+
+RECIPES = ROOT / "training" / "recipes"
 
 TINY = """
 data = "{root}/data"
@@ -111,9 +114,7 @@ def test_a_wrong_recipe_is_a_value_error_before_anything_runs(tmp_path, change, 
 
 
 def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
-    from tests.conftest import ROOT
-
-    recipe = load(ROOT / "training" / "recipes" / "reference.toml")
+    recipe = load(RECIPES / "reference.toml")
     card = json.loads((ROOT / "training" / "reference" / "model_card.json").read_text())
     steps = {s.name: s.command for s in recipe.steps}
     # export -> card-finder (a recard) -> reader-package (a recard): the card is the last's.
@@ -214,3 +215,14 @@ path = "reference/model.tar.gz"
     assert (tmp_path / "runs" / "older" / "model.keras").read_bytes() == b"inside"
     assert (tmp_path / "runs" / "beside" / "model.keras").read_bytes() == b"beside"
     assert (tmp_path / "runs" / "newer" / "model.keras").read_bytes() == b"named"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in RECIPES.glob("*.toml")))
+def test_every_committed_recipe_loads_and_its_steps_parse(name):
+    """A key misspelt in an experiment's recipe fails here, not hours into its run."""
+    from training.__main__ import parser
+
+    recipe = load(RECIPES / name)
+    for step in recipe.steps:
+        if step.command[1:3] == ["-m", "training"]:
+            parser().parse_args(step.command[3:])
