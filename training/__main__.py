@@ -38,10 +38,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes (default: all cores)")
 
-    p = steps.add_parser("bench-data", help="training examples a second, one core: phone "
-                         "photos at 12 MP against the same composition at ~640 px",
+    p = steps.add_parser("bench-data", help="training examples a second, one core, old and "
+                         "new side by side: the card finder's canvas from 12 MP phone photos "
+                         "and from ~640 px ones; the reader's view from whole photos and "
+                         "drawn alone",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--count", type=_positive, default=20, help="photos of each a round")
+    p.add_argument("--count", type=_positive, default=20, help="makings of each a round")
     p.add_argument("--rounds", type=_positive, default=3, help="rounds, profiles alternating")
 
     p = steps.add_parser("augment", help="augmented copies of your own labelled photos",

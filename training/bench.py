@@ -1,6 +1,10 @@
-"""How fast the generator feeds the networks: training examples a second, one core, from the
-seed to the canvas a network trains on (render, JPEG, decode, letterbox), side by side for
-the profiles that draw the same composition.
+"""How fast the generator feeds the networks: training examples a second, one core, as each
+network consumes them, the old way and the new side by side:
+
+- the card finder's canvas (render, JPEG, decode, letterbox) from a `phone` photo (12 MP)
+  and from a `phone-view` one (the same composition at ~640 px);
+- the reader's view, cut from a whole spec photo as decoded, and drawn alone
+  (training.reader_data: only the number's neighbourhood).
 
     python -m training bench-data --count 20
 """
@@ -10,31 +14,56 @@ from __future__ import annotations
 import statistics
 import time
 
-from certcorners.preprocessing import decode_scaled, letterbox_array
+from certcorners.preprocessing import decode, decode_scaled, letterbox_array
+from certcorners.reader import view
 
-from training.photo import PHONE, PHONE_VIEW, Profile, synthetic_photo
+from training.photo import PHONE, PHONE_VIEW, synthetic_photo
+from training.reader_data import synthetic_views
 
 SEED = 515
 
 
-def _canvas_seconds(profile: Profile, index: int) -> float:
-    started = time.perf_counter()
+def _canvas(profile, index: int) -> int:
     photo = synthetic_photo(SEED, index, profile=profile)
     letterbox_array(*decode_scaled(photo.jpeg))
-    return time.perf_counter() - started
+    return 1
+
+
+def _view_from_photo(index: int) -> int:
+    photo = synthetic_photo(SEED, index)
+    view(decode(photo.jpeg), photo.corners)
+    return 1
+
+
+def _views_alone(index: int) -> int:
+    return len(synthetic_views(1, SEED + index, workers=1)[0])
+
+
+# name -> one example's making (returns how many examples it made); pairs: (old, new).
+MAKERS = {
+    "finder canvas, phone photo": lambda i: _canvas(PHONE, i),
+    "finder canvas, phone-view photo": lambda i: _canvas(PHONE_VIEW, i),
+    "reader view, from a spec photo": _view_from_photo,
+    "reader view, drawn alone": _views_alone,
+}
+PAIRS = {"card finder": ("finder canvas, phone photo", "finder canvas, phone-view photo"),
+         "reader": ("reader view, from a spec photo", "reader view, drawn alone")}
 
 
 def bench_data(count: int, rounds: int = 3) -> dict:
-    """Seconds an example for `phone` (12 MP) and `phone-view` (~640 px) photos, `count`
-    each a round, the profiles alternating round by round; medians over rounds."""
+    """Examples a second of each way in MAKERS, `count` makings each a round, the ways
+    alternating round by round; medians over rounds, and each pair's speed-up."""
     if count < 1 or rounds < 1:
         raise ValueError("count and rounds must be at least 1")
-    per_round = {profile.name: [] for profile in (PHONE, PHONE_VIEW)}
+    per_round = {name: [] for name in MAKERS}
     for round_index in range(rounds):
-        for profile in (PHONE, PHONE_VIEW):
-            seconds = [_canvas_seconds(profile, round_index * count + i) for i in range(count)]
-            per_round[profile.name].append(sum(seconds) / count)
+        for name, make in MAKERS.items():
+            started, made = time.perf_counter(), 0
+            for i in range(count):
+                made += make(round_index * count + i)
+            per_round[name].append((time.perf_counter() - started) / made)
     seconds = {name: statistics.median(values) for name, values in per_round.items()}
-    return {"examples": count, "rounds": rounds,
+    return {"count": count, "rounds": rounds,
             "examples_per_second": {name: round(1 / s, 2) for name, s in seconds.items()},
-            "speed-up": round(seconds["phone"] / seconds["phone-view"], 1)}
+            "speed-up": {network: round(seconds[old] / seconds[new], 1)
+                         for network, (old, new) in PAIRS.items()}}
