@@ -35,13 +35,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--phone-profile", choices=("phone", "phone-view"), default="phone",
                    help="what those photos are: 'phone' at full size, or 'phone-view', the "
                         "same composition at ~640 px (fast; what the card finder trains on)")
+    p.add_argument("--spec-profile", choices=("spec", "spec-view"), default="spec",
+                   help="what the other photos are: 'spec' (800-2000 px), or 'spec-view', "
+                        "the same compositions at ~640 px (fast; for the locator)")
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes (default: all cores)")
 
     p = steps.add_parser("bench-data", help="training examples a second, one core, old and "
-                         "new side by side: the card finder's canvas from 12 MP phone photos "
-                         "and from ~640 px ones; the reader's view from whole photos and "
-                         "drawn alone",
+                         "new side by side: the locator's and the card finder's canvases from "
+                         "full-size photos and from ~640 px ones; the reader's view from "
+                         "whole photos and drawn alone",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--count", type=_positive, default=20, help="makings of each a round")
     p.add_argument("--rounds", type=_positive, default=3, help="rounds, profiles alternating")
@@ -250,7 +253,7 @@ def _run(args) -> int:
         from training.dataset import generate
 
         print(f"wrote {generate(args.out, args.count, args.seed, args.workers, args.negatives,
-                                args.phone_share, args.phone_profile)}")
+                                args.phone_share, args.phone_profile, args.spec_profile)}")
     elif args.step == "bench-data":
         import json
 

@@ -1,8 +1,9 @@
 """How fast the generator feeds the networks: training examples a second, one core, as each
 network consumes them, the old way and the new side by side:
 
-- the card finder's canvas (render, JPEG, decode, letterbox) from a `phone` photo (12 MP)
-  and from a `phone-view` one (the same composition at ~640 px);
+- the locator's canvas (render, JPEG, decode, letterbox) from a spec photo (800-2000 px)
+  and from a `spec-view` one (the same composition at ~640 px);
+- the card finder's canvas from a `phone` photo (12 MP) and from a `phone-view` one;
 - the reader's view, cut from a whole spec photo as decoded, and drawn alone
   (training.reader_data: only the number's neighbourhood).
 
@@ -17,7 +18,7 @@ import time
 from certcorners.preprocessing import decode, decode_scaled, letterbox_array
 from certcorners.reader import view
 
-from training.photo import PHONE, PHONE_VIEW, synthetic_photo
+from training.photo import PHONE, PHONE_VIEW, SPEC, SPEC_VIEW, synthetic_photo
 from training.reader_data import synthetic_views
 
 SEED = 515
@@ -41,12 +42,15 @@ def _views_alone(index: int) -> int:
 
 # name -> one example's making (returns how many examples it made); pairs: (old, new).
 MAKERS = {
+    "locator canvas, spec photo": lambda i: _canvas(SPEC, i),
+    "locator canvas, spec-view photo": lambda i: _canvas(SPEC_VIEW, i),
     "finder canvas, phone photo": lambda i: _canvas(PHONE, i),
     "finder canvas, phone-view photo": lambda i: _canvas(PHONE_VIEW, i),
     "reader view, from a spec photo": _view_from_photo,
     "reader view, drawn alone": _views_alone,
 }
-PAIRS = {"card finder": ("finder canvas, phone photo", "finder canvas, phone-view photo"),
+PAIRS = {"locator": ("locator canvas, spec photo", "locator canvas, spec-view photo"),
+         "card finder": ("finder canvas, phone photo", "finder canvas, phone-view photo"),
          "reader": ("reader view, from a spec photo", "reader view, drawn alone")}
 
 

@@ -62,19 +62,19 @@ def _pool(workers: int | None) -> ProcessPoolExecutor:
                                mp_context=multiprocessing.get_context("forkserver"))
 
 
-def _synthesise(args: tuple[Path, int, int, bool, float, str]) -> str:
+def _synthesise(args: tuple[Path, int, int, bool, float, str, str]) -> str:
     from training.card import family
     from training.photo import PROFILES, profile_of, synthetic_negative, synthetic_photo
 
-    out_dir, seed, index, negative, phone_share, phone_profile = args
+    out_dir, seed, index, negative, phone_share, phone_profile, spec_profile = args
     profile = profile_of(seed, index + (1 << 30 if negative else 0), phone_share,
-                         PROFILES[phone_profile])
+                         PROFILES[phone_profile], PROFILES[spec_profile])
     photo = (synthetic_negative(seed, index, profile) if negative
              else synthetic_photo(seed, index, profile=profile))
     name = f"{'n' if negative else ''}{index:06d}.jpg"
     (out_dir / name).write_bytes(photo.jpeg)
     extra = {"font": family(photo.card.font)} if photo.card is not None else {}
-    if phone_share > 0:  # which envelope: evaluate breaks its figures down by it
+    if phone_share > 0 or spec_profile != "spec":  # evaluate breaks its figures down by it
         extra["profile"] = profile.name
     if photo.card is not None:  # the card's outline, unbent: ground truth beside the label
         extra["card_corners"] = np.round(photo.flat_card_corners, 3).tolist()
@@ -104,12 +104,13 @@ def _write_labels(out_dir: Path, lines: list[str], description: dict) -> None:
 
 def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = None,
              negatives: int = 0, phone_share: float = 0.0,
-             phone_profile: str = "phone") -> Path:
+             phone_profile: str = "phone", spec_profile: str = "spec") -> Path:
     """Write `count` synthetic photos of the certificate and `negatives` photos without a
     findable number, and labels.jsonl; the same seed gives the same bytes on a machine with
     the same fonts and textures. `phone_share` of them are phone photos (the spec's "Phone
     photos": 12 MP, the card small, steeper, darker), or of `phone_profile` "phone-view" (that
-    composition at ~640 px, for the card finder); the rest are what they would be without.
+    composition at ~640 px, for the card finder); the rest are what they would be without,
+    or, with `spec_profile` "spec-view", the spec's compositions at ~640 px (the locator's).
     Written in shards of SHARD_SIZE: an interrupted run resumes at the first unfinished
     shard."""
     if count < 1:
@@ -123,9 +124,11 @@ def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = N
     if phone_profile not in PROFILES or phone_profile == "spec":
         raise ValueError(f"phone_profile must be one of {sorted(set(PROFILES) - {'spec'})}, "
                          f"got {phone_profile!r}")
+    if spec_profile not in ("spec", "spec-view"):
+        raise ValueError(f"spec_profile must be 'spec' or 'spec-view', got {spec_profile!r}")
     out_dir = _new_dataset_folder(out_dir)
-    tasks = [(out_dir, seed, i, False, phone_share, phone_profile) for i in range(count)]
-    tasks += [(out_dir, seed, i, True, phone_share, phone_profile) for i in range(negatives)]
+    tasks = [(out_dir, seed, i, negative, phone_share, phone_profile, spec_profile)
+             for negative, total in ((False, count), (True, negatives)) for i in range(total)]
     lines = []
     with _pool(workers) as pool, tqdm(total=len(tasks), desc=f"generate {out_dir.name}",
                                       unit="photo") as progress:
@@ -142,6 +145,7 @@ def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = N
     _write_labels(out_dir, lines, {"kind": "synthetic", "seed": seed, "count": count,
                                    "negatives": negatives, "phone_share": phone_share,
                                    "phone_profile": phone_profile,
+                                   "spec_profile": spec_profile,
                                    **generator_sources()})
     for shard in out_dir.glob(".labels-*.jsonl"):
         shard.unlink()

@@ -50,7 +50,13 @@ PHONE = Profile("phone", (3000, 4032), (4 / 3, 16 / 9), (0.12, 0.90), True, 40, 
 # and print resolution are scaled down with the photo; every aspect of either envelope.
 PHONE_VIEW = Profile("phone-view", (560, 720), ASPECTS, (0.12, 0.90), True, 40, 0.6,
                      (0.3, 1.25), 10, (70, 95), 0.5, 5.0)
-PROFILES = {profile.name: profile for profile in (SPEC, PHONE, PHONE_VIEW)}
+# The spec's compositions rendered at about the size the locator sees them (its 400-px
+# canvas), for the locator's training photos: ~5x fewer pixels than 800-2000 px. Blur, noise
+# and print resolution are scaled down with the photo. The reference locator errs about as
+# much on these as on the full-size photos of the same compositions (docs/training.md).
+SPEC_VIEW = Profile("spec-view", (560, 720), ASPECTS, (0.35, 0.90), False, 25, 0.7,
+                    (0.6, 1.25), 5, (40, 95), 0.1, 6.0)
+PROFILES = {profile.name: profile for profile in (SPEC, PHONE, PHONE_VIEW, SPEC_VIEW)}
 
 
 @dataclass
@@ -320,9 +326,11 @@ def synthetic_negative(seed: int, index: int, profile: Profile = SPEC) -> Photo:
                       profile=profile)
 
 
-def profile_of(seed: int, index: int, phone_share: float, phone: Profile = PHONE) -> Profile:
+def profile_of(seed: int, index: int, phone_share: float, phone: Profile = PHONE,
+               spec: Profile = SPEC) -> Profile:
     """Which profile the photo `index` of a dataset with `phone_share` photos of the `phone`
-    profile has: drawn from a stream of its own, so the spec's photos stay what they were."""
+    profile (the rest of `spec`) has: drawn from a stream of its own, so the spec's photos
+    stay what they were."""
     if phone_share <= 0:
-        return SPEC
-    return phone if np.random.default_rng([seed, index, 2]).random() < phone_share else SPEC
+        return spec
+    return phone if np.random.default_rng([seed, index, 2]).random() < phone_share else spec

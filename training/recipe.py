@@ -4,7 +4,7 @@
 
 A recipe file (TOML) holds:
 - `data`, `runs`: the folders its datasets and runs go in;
-- `[[datasets]]`: name, count, negatives, seed, phone-share, phone-profile
+- `[[datasets]]`: name, count, negatives, seed, phone-share, phone-profile, spec-profile
   (`training generate`); or name, kind = "reader-views", cards, seed (`training
   reader-views`: the reader's synthetic views);
 - `[[fetch]]`: a package from git history (name, commit, path), for its Keras locator as the
@@ -40,7 +40,8 @@ from training import RUN_MODEL_FILE
 
 COMMANDS = ("train-locator", "train-finder", "train-refiner", "train-reader", "export", "recard")
 RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
-DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share", "phone-profile"}
+DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share", "phone-profile",
+                "spec-profile"}
 READER_VIEWS_KEYS = {"name", "kind", "cards", "seed"}
 FETCH_KEYS = {"name", "commit", "path"}
 
@@ -146,7 +147,8 @@ def load(path: str | Path) -> Recipe:
                                  "--negatives", str(entry.get("negatives", 0)),
                                  "--seed", str(entry.get("seed", 1)),
                                  "--phone-share", str(entry.get("phone-share", 0.0)),
-                                 "--phone-profile", str(entry.get("phone-profile", "phone"))],
+                                 "--phone-profile", str(entry.get("phone-profile", "phone")),
+                                 "--spec-profile", str(entry.get("spec-profile", "spec"))],
                           out / "labels.jsonl"))
     for entry in spec.get("fetch", []):
         name = named(entry, "fetch")

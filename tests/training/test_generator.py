@@ -171,3 +171,25 @@ def test_a_dataset_with_phone_photos_labels_each_photos_profile(tmp_path):
     assert json.loads((folder / "dataset.json").read_text())["phone_share"] == 0.5
     with pytest.raises(ValueError, match="phone_share"):
         generate(tmp_path / "bad", 1, seed=9, phone_share=1.5)
+
+
+def test_spec_view_photos_are_the_specs_compositions_at_the_locators_size(tmp_path):
+    """The same seed draws the same photo at ~640 px: the number where it is in the spec's
+    photo, relative to the frame, and still on the number's ink."""
+    from training.photo import SPEC_VIEW
+
+    for index in range(3):
+        full = synthetic_photo(seed=12, index=index)
+        small = synthetic_photo(seed=12, index=index, profile=SPEC_VIEW)
+        assert 560 <= max(small.width, small.height) <= 720
+        assert small.width / small.height == pytest.approx(full.width / full.height, rel=0.01)
+        where = small.corners / [small.width, small.height]
+        assert np.abs(where - full.corners / [full.width, full.height]).max() < 0.01
+        image = ImageOps.exif_transpose(Image.open(io.BytesIO(small.jpeg)))
+        assert ink_contrast(image, small.corners) > 15
+    folder = generate(tmp_path / "view", 2, seed=12, workers=1, negatives=1,
+                      spec_profile="spec-view")
+    assert {e.meta["profile"] for e in read_examples(folder)} == {"spec-view"}
+    assert json.loads((folder / "dataset.json").read_text())["spec_profile"] == "spec-view"
+    with pytest.raises(ValueError, match="spec_profile"):
+        generate(tmp_path / "bad", 1, seed=12, spec_profile="phone")
