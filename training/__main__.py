@@ -37,13 +37,13 @@ def parser() -> argparse.ArgumentParser:
                         "same composition at ~640 px (fast; what the card finder trains on)")
     p.add_argument("--spec-profile", choices=("spec", "spec-view"), default="spec",
                    help="what the other photos are: 'spec' (800-2000 px), or 'spec-view', "
-                        "the same compositions at ~640 px (fast; for the locator)")
+                        "the same compositions at ~540 px (fast; for the locator)")
     p.add_argument("--workers", type=_positive, default=None,
                    help="processes (default: all cores)")
 
     p = steps.add_parser("bench-data", help="training examples a second, one core, old and "
                          "new side by side: the locator's and the card finder's canvases from "
-                         "full-size photos and from ~640 px ones; the reader's view from "
+                         "full-size photos and from ~540-640 px ones; the reader's view from "
                          "whole photos and drawn alone",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--count", type=_positive, default=20, help="makings of each a round")

@@ -2,7 +2,7 @@
 network consumes them, the old way and the new side by side:
 
 - the locator's canvas (render, JPEG, decode, letterbox) from a spec photo (800-2000 px)
-  and from a `spec-view` one (the same composition at ~640 px);
+  and from a `spec-view` one (the same composition at ~540 px);
 - the card finder's canvas from a `phone` photo (12 MP) and from a `phone-view` one;
 - the reader's view, cut from a whole spec photo as decoded, and drawn alone
   (training.reader_data: only the number's neighbourhood).

@@ -110,7 +110,7 @@ def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = N
     the same fonts and textures. `phone_share` of them are phone photos (the spec's "Phone
     photos": 12 MP, the card small, steeper, darker), or of `phone_profile` "phone-view" (that
     composition at ~640 px, for the card finder); the rest are what they would be without,
-    or, with `spec_profile` "spec-view", the spec's compositions at ~640 px (the locator's).
+    or, with `spec_profile` "spec-view", the spec's compositions at ~540 px (the locator's).
     Written in shards of SHARD_SIZE: an interrupted run resumes at the first unfinished
     shard."""
     if count < 1:

@@ -50,11 +50,11 @@ PHONE = Profile("phone", (3000, 4032), (4 / 3, 16 / 9), (0.12, 0.90), True, 40, 
 # and print resolution are scaled down with the photo; every aspect of either envelope.
 PHONE_VIEW = Profile("phone-view", (560, 720), ASPECTS, (0.12, 0.90), True, 40, 0.6,
                      (0.3, 1.25), 10, (70, 95), 0.5, 5.0)
-# The spec's compositions rendered at about the size the locator sees them (its 400-px
-# canvas), for the locator's training photos: ~5x fewer pixels than 800-2000 px. Blur, noise
+# The spec's compositions rendered a little above the size the locator sees them (its 400-px
+# canvas), for the locator's training photos: ~7x fewer pixels than 800-2000 px. Blur, noise
 # and print resolution are scaled down with the photo. The reference locator errs about as
 # much on these as on the full-size photos of the same compositions (docs/training.md).
-SPEC_VIEW = Profile("spec-view", (560, 720), ASPECTS, (0.35, 0.90), False, 25, 0.7,
+SPEC_VIEW = Profile("spec-view", (480, 600), ASPECTS, (0.35, 0.90), False, 25, 0.6,
                     (0.6, 1.25), 5, (40, 95), 0.1, 6.0)
 PROFILES = {profile.name: profile for profile in (SPEC, PHONE, PHONE_VIEW, SPEC_VIEW)}
 
