@@ -119,13 +119,14 @@ def generate(out_dir: str | Path, count: int, seed: int, workers: int | None = N
         raise ValueError(f"negatives must be 0 or more, got {negatives}")
     if not 0.0 <= phone_share <= 1.0:  # written so that NaN fails too
         raise ValueError(f"phone_share must be a share from 0 to 1, got {phone_share}")
-    from training.photo import PROFILES
+    from training.photo import PHONE_PROFILES, SPEC_PROFILES
 
-    if phone_profile not in PROFILES or phone_profile == "spec":
-        raise ValueError(f"phone_profile must be one of {sorted(set(PROFILES) - {'spec'})}, "
+    if phone_profile not in PHONE_PROFILES:
+        raise ValueError(f"phone_profile must be one of {list(PHONE_PROFILES)}, "
                          f"got {phone_profile!r}")
-    if spec_profile not in ("spec", "spec-view"):
-        raise ValueError(f"spec_profile must be 'spec' or 'spec-view', got {spec_profile!r}")
+    if spec_profile not in SPEC_PROFILES:
+        raise ValueError(f"spec_profile must be one of {list(SPEC_PROFILES)}, "
+                         f"got {spec_profile!r}")
     out_dir = _new_dataset_folder(out_dir)
     tasks = [(out_dir, seed, i, negative, phone_share, phone_profile, spec_profile)
              for negative, total in ((False, count), (True, negatives)) for i in range(total)]

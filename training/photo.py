@@ -57,6 +57,9 @@ PHONE_VIEW = Profile("phone-view", (560, 720), ASPECTS, (0.12, 0.90), True, 40, 
 SPEC_VIEW = Profile("spec-view", (480, 600), ASPECTS, (0.35, 0.90), False, 25, 0.6,
                     (0.6, 1.25), 5, (40, 95), 0.1, 6.0)
 PROFILES = {profile.name: profile for profile in (SPEC, PHONE, PHONE_VIEW, SPEC_VIEW)}
+# What a dataset's phone photos may be drawn as, and what its other photos may.
+PHONE_PROFILES = (PHONE.name, PHONE_VIEW.name)
+SPEC_PROFILES = (SPEC.name, SPEC_VIEW.name)
 
 
 @dataclass

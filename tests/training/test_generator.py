@@ -193,3 +193,5 @@ def test_spec_view_photos_are_the_specs_compositions_at_the_locators_size(tmp_pa
     assert json.loads((folder / "dataset.json").read_text())["spec_profile"] == "spec-view"
     with pytest.raises(ValueError, match="spec_profile"):
         generate(tmp_path / "bad", 1, seed=12, spec_profile="phone")
+    with pytest.raises(ValueError, match="phone_profile"):
+        generate(tmp_path / "bad", 1, seed=12, phone_share=1.0, phone_profile="spec-view")
