@@ -16,6 +16,8 @@ import numpy as np
 from certcorners.reader import DISTRICTS
 from PIL import Image, ImageDraw, ImageFont
 
+from training.fonts import face
+
 CARD_W_MM, CARD_H_MM, CORNER_RADIUS_MM = 85.60, 53.98, 3.0
 
 TINTS = {  # pale card tints and the slightly darker guilloche shade
@@ -98,15 +100,10 @@ def family(font_path: str) -> str:
     return Path(font_path).stem.replace("-Regular", "").replace("-Bold", "").replace("Bold", "")
 
 
-@lru_cache(maxsize=256)
-def _font(path: str, size_px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, size_px)
-
-
 @lru_cache(maxsize=16)
-def _cap_ratio(path: str) -> float:
+def cap_ratio(path: str) -> float:
     """Cap height as a fraction of the font size, measured on 'H'."""
-    left, top, right, bottom = _font(path, 200).getbbox("H", anchor="ls")
+    left, top, right, bottom = face(path, 200).getbbox("H", anchor="ls")
     return -top / 200
 
 
@@ -138,8 +135,8 @@ class _Pen:
         self.draw = ImageDraw.Draw(image)
 
     def text(self, x_mm, baseline_mm, cap_mm, text, font_path, fill, anchor="ls"):
-        size = max(4, round(cap_mm * self.k / _cap_ratio(font_path)))
-        font = _font(font_path, size)
+        size = max(4, round(cap_mm * self.k / cap_ratio(font_path)))
+        font = face(font_path, size)
         xy = (x_mm * self.k, baseline_mm * self.k)
         self.draw.text(xy, text, font=font, fill=fill, anchor=anchor)
         return self.draw.textbbox(xy, text, font=font, anchor=anchor)
@@ -148,8 +145,8 @@ class _Pen:
         """Tight box of the anti-aliased ink, in card pixels, to a fraction of a pixel. The
         text is drawn again, alone, exactly as text() drew it (the same face, size and
         sub-pixel start), so the box is the ink's in every face."""
-        size = max(4, round(cap_mm * self.k / _cap_ratio(font_path)))
-        font = _font(font_path, size)
+        size = max(4, round(cap_mm * self.k / cap_ratio(font_path)))
+        font = face(font_path, size)
         xy = (x_mm * self.k, baseline_mm * self.k)
         left, top, right, bottom = self.draw.textbbox(xy, text, font=font, anchor=anchor)
         # A canvas around the text, placed at whole pixels so that the sub-pixel start is kept.

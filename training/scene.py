@@ -20,9 +20,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from training import textures
+from training.fonts import face
 
 TEXTURE_ROOTS = (Path("/usr/share/gimp/2.0/patterns"), Path("/usr/share/mypaint/backgrounds"))
 # GIMP's legacy/synthetic patterns and the sky/water photos are not surfaces a card lies on.
@@ -138,11 +139,6 @@ def _portable_order(path: str) -> tuple[bool, str]:
     return inside, path[len(sys.prefix):] if inside else path
 
 
-@lru_cache(maxsize=512)
-def _font(path: str, size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(path, size)
-
-
 def _phrase(rng: np.random.Generator, words: int) -> str:
     parts = []
     for _ in range(words):
@@ -166,7 +162,7 @@ def _page(rng: np.random.Generator, width: int, height: int) -> Image.Image:
     page = Image.new("RGBA", (width, height), (*paper, 255))
     draw = ImageDraw.Draw(page)
     ink = tuple(int(v) for v in rng.integers(0, 70, 3)) + (255,)
-    face = fonts[rng.integers(len(fonts))]
+    face_path = fonts[rng.integers(len(fonts))]
     size = max(6, int(rng.uniform(0.02, 0.06) * max(width, height)))
     margin = int(0.06 * width)
     y = margin
@@ -180,13 +176,13 @@ def _page(rng: np.random.Generator, width: int, height: int) -> Image.Image:
         for c in range(cols + 1):
             draw.line((margin + c * cell_w, margin, margin + c * cell_w, height - margin),
                       fill=ink, width=max(1, size // 10))
-        small = _font(face, max(6, int(min(cell_h * 0.4, size))))
+        small = face(face_path, max(6, int(min(cell_h * 0.4, size))))
         for r in range(rows):
             for c in range(cols):
                 draw.text((margin + c * cell_w + 3, margin + r * cell_h + 2),
                           _phrase(rng, int(rng.integers(1, 3))), font=small, fill=ink)
         return page
-    font = _font(face, size)
+    font = face(face_path, size)
     line_height = size * rng.uniform(1.15, 1.6)
     while y + line_height < height - margin:
         if kind == 2:  # a receipt: item ... price
@@ -225,7 +221,7 @@ def _other_card(rng, width: int, height: int) -> Image.Image:
     accent = tuple(int(v) for v in rng.integers(0, 256, 3)) + (255,)
     draw.ellipse((0.65 * width, 0.1 * height, 0.9 * width, 0.5 * height), fill=accent)
     fonts = clutter_fonts()
-    font = _font(fonts[rng.integers(len(fonts))], max(6, int(0.08 * height)))
+    font = face(fonts[rng.integers(len(fonts))], max(6, int(0.08 * height)))
     light = (240, 240, 240, 255) if sum(base[:3]) < 380 else (20, 20, 20, 255)
     digits = " ".join("".join(str(d) for d in rng.integers(0, 10, 4)) for _ in range(4))
     draw.text((0.08 * width, 0.55 * height), digits, font=font, fill=light)

@@ -118,6 +118,7 @@ def test_same_seed_same_bytes_and_the_dataset_records_its_sources(tmp_path):
             entry = fonts[example.meta["font"]]
             assert Path(entry["bold"]).is_file() and len(entry["sha256_16"]) == 2
     assert set(description["textures"]) == set(texture_files())
+    assert description["glyph_hinting"] is False
     labels = [json.loads(line) for line in (one / "labels.jsonl").read_text().splitlines()]
     assert sum(r["corners"] is None for r in labels) == 2
 
