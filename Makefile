@@ -29,8 +29,7 @@ EVAL_DATA = $(PY) -m training run training/recipes/reference.toml --only val,tes
 # make reference-card: the new card's version, and what changed in serving.
 REFERENCE_VERSION ?=
 CARD_WHY ?=
-# Debian packages the generator draws on (docs/training.md, "Training data"): typefaces and
-# photographic textures. Not needed to serve, deploy or run the tests' serving half.
+# The generator's typefaces and textures (docs/training.md); not needed to serve or deploy.
 TRAINING_DEBS := gimp-data mypaint-data-extras fonts-liberation2 fonts-freefont-ttf \
 	fonts-dejavu-core fonts-open-sans fonts-roboto-unhinted fonts-lato fonts-croscore \
 	fonts-crosextra-carlito fonts-noto-core fonts-urw-base35 fonts-clear-sans fonts-oxygen \
@@ -48,23 +47,21 @@ PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 BUILD_STAMP := .aws-sam/build/template.yaml
 
-.PHONY: help setup lock lint test test-fast build demo invoke serve batch-demo bench load soak \
-	openapi events photos train-demo training-debs browser-debs recipe reference-model reference-card \
-	gpu-pack gpu-export evaluate
+.PHONY: help setup lock lint test test-fast build demo invoke serve batch-demo bench bench-data \
+	load soak openapi events photos train-demo training-debs browser-debs recipe reference-model \
+	reference-card gpu-pack gpu-export evaluate
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-# uv installs every lock (the same pins and hashes as pip would, ~20x faster: 9 s against
-# 200 s for requirements-dev.lock); pip only bootstraps uv itself, from its own lock.
+# uv installs every lock (as pip would, ~20x faster); pip bootstraps uv from its own lock.
 .venv-uv/.installed: requirements-uv.lock
 	@test -n "$(PYTHON)" || { echo "Python 3.12 is required (the Lambda runtime's version)"; exit 1; }
 	test -d .venv-uv || $(PYTHON) -m venv .venv-uv
 	.venv-uv/bin/pip $(LOCKED_INSTALL) -r requirements-uv.lock
 	touch $@
 
-# $(call venv,folder,lock[,editable]): a venv with pip (the layer's build uses it), the lock
-# installed by uv, and this project editable where named.
+# $(call venv,folder,lock[,editable]): a venv with pip, its lock installed by uv, this project.
 define venv
 	test -d $(1) || $(PYTHON) -m venv $(1)
 	$(UV) pip install --quiet --require-hashes --no-deps --python $(1)/bin/python -r $(2)
@@ -124,6 +121,9 @@ batch-demo: $(SERVE_VENV)/.installed build  ## the batch state machine's work on
 
 bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~22 min on 2 cores: the refused photo takes ~1 s a repeat); BASELINE=<model.tar.gz> adds a side-by-side run
 	$(PY) -m certcorners_tools.bench --out out/bench.json $(if $(BASELINE),--baseline $(BASELINE))
+
+bench-data: setup  ## the generator: training examples a second per network, old way and new
+	$(PY) -m training bench-data --count 6 --rounds 3
 
 load: setup build  ## concurrent clients against the local API: errors and latency
 	$(PY) -m certcorners_tools.soak load --clients 8 --requests 50
