@@ -2,9 +2,9 @@
 
 Print has no hinting: a card's glyphs are the outlines at whatever scale the camera sees them.
 Hinting also costs: FreeType runs each glyph's bytecode on every draw (Pillow caches no glyph),
-and the heavily hinted faces (Arimo, Lato, Noto, Tinos, ...) drew text many times slower than the
-others. So each TrueType face is drawn from a copy whose glyphs carry no programs,
-made once per machine and kept in a cache folder (`CERTCORNERS_FONT_CACHE`, by default
+and the heavily hinted faces (Arimo, Lato, Noto, Tinos, ...) drew text many times slower than
+the others. So each TrueType face is drawn from a copy whose glyphs carry no programs, made
+once per machine and kept in a cache folder (`CERTCORNERS_FONT_CACHE`, by default
 ~/.cache/certcorners/fonts). PostScript-outline faces (.otf with CFF) are drawn as they are.
 """
 
@@ -20,6 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 
 from PIL import ImageFont
+
+# In the cached copies' names: a change to unhinted() makes new copies, never reads old ones.
+COPY_VERSION = 1
 
 
 def cache_dir() -> Path:
@@ -67,16 +70,20 @@ def face_file(path: str) -> str | bytes:
     if Path(path).suffix.lower() != ".ttf":
         return path
     data = Path(path).read_bytes()
-    cached = cache_dir() / f"{Path(path).stem}-{hashlib.sha256(data).hexdigest()[:16]}.ttf"
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    cached = cache_dir() / f"{Path(path).stem}-{digest}-v{COPY_VERSION}.ttf"
     if cached.is_file():
         return str(cached)
     stripped = unhinted(data)
+    part = None
     try:  # written whole, then renamed: parallel workers never read half a file
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=cached.parent, delete=False) as part:
             part.write(stripped)
         os.replace(part.name, cached)
-    except OSError:  # a read-only home: this process keeps the copy in memory
+    except OSError:  # a read-only home or a full disk: this process keeps the copy in memory
+        if part is not None:
+            Path(part.name).unlink(missing_ok=True)
         return stripped
     return str(cached)
 

@@ -49,6 +49,7 @@ def test_faces_draw_from_a_cached_copy_made_once(cache):
     drawn = fonts.face(DEJAVU, 20)
     copies = list(cache.glob("DejaVuSans-*.ttf"))
     assert len(copies) == 1 and drawn.path == str(copies[0])
+    assert list(cache.iterdir()) == copies  # no partial file left beside it
     stamp = copies[0].stat().st_mtime_ns
     fonts.face_file.cache_clear()
     fonts.face.cache_clear()
