@@ -233,8 +233,9 @@ def _run_options(args) -> dict:
 
 
 def _policy_rules(rules: list[str]) -> dict:
-    """["card_presence=0.5", "second_look_turns=1,3"] -> {"card_presence": 0.5, ...}: numbers
-    as numbers, comma lists as lists (the policy checks names and values)."""
+    """["card_presence=0.5", "second_look_turns=1,3", "search_steps=[[1,0,0],[0,0,45]]"] ->
+    {"card_presence": 0.5, ...}: JSON values as they are, comma lists as lists (the policy
+    checks names and values)."""
     import json
 
     parsed = {}
@@ -242,9 +243,14 @@ def _policy_rules(rules: list[str]) -> dict:
         name, sep, value = rule.partition("=")
         if not sep or not name:
             raise ValueError(f"a policy rule is RULE=VALUE, got {rule!r}")
-        items = [json.loads(v) for v in value.split(",") if v] if "," in value or not value \
-            else json.loads(value)
-        parsed[name] = items
+        try:
+            parsed[name] = json.loads(value)
+        except json.JSONDecodeError:
+            try:
+                parsed[name] = [json.loads(v) for v in value.split(",") if v]
+            except json.JSONDecodeError:
+                raise ValueError(f"a policy rule's value is a number, a comma list or JSON, "
+                                 f"got {rule!r}") from None
     return parsed
 
 

@@ -116,3 +116,7 @@ def test_a_card_finder_or_a_rule_that_cannot_be_used_is_refused(reference_packag
         _policy_rules(["card_presence"])
     assert json.loads(json.dumps(_policy_rules(["second_look_turns="]))) == {
         "second_look_turns": []}
+    steps = {"cascade_policy": _policy_rules(["search_steps=[[1, 0, 0], [0, 0, 45]]"])}
+    assert CascadePolicy.from_card(steps).search_steps == ((1.0, 0.0, 0.0), (0.0, 0.0, 45.0))
+    with pytest.raises(ValueError, match="a number, a comma list or JSON"):
+        _policy_rules(["card_presence=high"])
