@@ -43,10 +43,15 @@ class CascadePolicy:
     short_sides_ratio: float = 1.3
     # The search: number-shaped guesses around a look's quad, each (along, across) its
     # direction in number widths, turned by degrees; as wide as the quad, within
-    # search_width_400 (400-px scale). The grid leaves no gap within the refiner's reach.
+    # search_width_400 (400-px scale). A grid with no gap within the refiner's reach, then
+    # the quad turned every 15 degrees of a half turn: stage 1 misjudges a small number's
+    # direction more often than its place, and the refiner corrects a direction only a
+    # little (docs/model-history.md).
     search_steps: tuple[tuple[float, float, float], ...] = tuple(
         (along, across, 0.0) for along in (-1.0, 0.0, 1.0) for across in (-0.6, 0.0, 0.6)
-        if (along, across) != (0.0, 0.0)) + ((0.0, 0.0, 30.0), (0.0, 0.0, -30.0))
+        if (along, across) != (0.0, 0.0)) + tuple(
+        (0.0, 0.0, sign * degrees) for degrees in (30.0, 15.0, 45.0, 60.0, 75.0)
+        for sign in (1.0, -1.0)) + ((0.0, 0.0, 90.0),)
     search_width_400: tuple[float, float] = (50.0, 80.0)
     # The scan: guesses on a grid over the whole photo, scan_step number widths apart, in
     # each look's direction (directions closer than scan_same_direction_degrees are one).
