@@ -20,8 +20,8 @@ class CascadePolicy:
     # from the pass before is final.
     settled_px: float = 1.0
     # Two answers agree when no corner is further apart than this (400-px scale). An
-    # accepted first answer must be accepted again, within it, by one more pass (unless the
-    # pass before it was accepted too: it has stood already).
+    # accepted answer must be accepted again, within it, by one more pass, unless it has
+    # settled: one more pass from the answer before it came back within settled_px.
     agreement_px: float = 2.0
     # A refused first answer: the locator looks again at the photo turned by these quarter
     # turns; two accepted views that agree answer.

@@ -127,26 +127,26 @@ class Predictor:
 
     def _passes(self, decoded: Decoded, located: np.ndarray, threshold: float | None,
                 first_pass_floor: float = 0.0) -> tuple[np.ndarray, float, bool]:
-        """cascade's answer, and whether it has stood already: accepted by two passes in a
-        row, the second within the policy's settled_px of the first."""
+        """cascade's answer, and whether it has settled (stood already): accepted by a pass
+        from the second on that came back within the policy's settled_px of the pass before,
+        i.e. one more pass from that answer already agreed with it."""
         size = (decoded.letterbox.width, decoded.letterbox.height)
-        corners, confidence, stood = refine.first_guess(located), 0.0, False
+        corners, confidence, settled = refine.first_guess(located), 0.0, False
         for done in range(1, self.refine_passes + 1):
             if not refine.is_plausible(corners, size):
                 return corners, 0.0, False
             refined = self.refine(decoded, corners)
             moved = _apart_400(decoded, refined.corners, corners)
-            before = confidence  # the pass before's
             corners, confidence = refined.corners, refined.confidence
             if done == 1 and confidence < first_pass_floor:
                 break
             if (threshold is not None and done >= 2 and confidence >= threshold
                     and moved < self.policy.settled_px):
-                stood = before >= threshold
+                settled = True
                 break
         if not refine.is_number_shaped(corners, self.policy):  # a wedge on other print
             return corners, 0.0, False
-        return corners, confidence, stood
+        return corners, confidence, settled
 
     def predict_decoded(self, decoded: Decoded, threshold: float | None = None,
                         scan: bool = True) -> Prediction:
@@ -157,8 +157,8 @@ class Predictor:
         located = self.locate(decoded, canvas=canvas)
         if self.refiner is None:
             return Prediction(located, decoded.letterbox, None, located)
-        corners, confidence, stood = self._passes(decoded, located, threshold)
-        if (threshold is not None and confidence >= threshold and not stood
+        corners, confidence, settled = self._passes(decoded, located, threshold)
+        if (threshold is not None and confidence >= threshold and not settled
                 and not self._stands_by(decoded, corners, threshold)):
             confidence = 0.0
         turns, searched, scanned, card, cut = 0, False, False, None, False
@@ -197,9 +197,9 @@ class Predictor:
         view_canvas = view.canvas(decoded)
         located = self.locate(decoded, canvas=view_canvas, view=view)
         looks.append((0, located))
-        corners, confidence, stood = self._passes(decoded, located, threshold)
-        if confidence >= threshold and (stood or self._stands_by(decoded, corners,
-                                                                 threshold)):
+        corners, confidence, settled = self._passes(decoded, located, threshold)
+        if confidence >= threshold and (
+                settled or self._stands_by(decoded, corners, threshold)):
             return corners, confidence, 0
         return self._second_look(decoded, view_canvas, threshold, looks, view)
 

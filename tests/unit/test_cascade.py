@@ -283,8 +283,8 @@ def test_an_accepted_answer_stops_its_passes_once_it_has_settled(
         reference_predictor, held_out_photos, monkeypatch):
     """The policy's settled_px, by what it does: when nothing settles every pass runs and a
     confirming pass follows; when any move settles, the passes stop at the first accepted one
-    from the second on (a confirming pass only where the one before was refused), most of
-    them at the second; as served, most stop there too."""
+    from the second on, with no confirming pass, most of them at the second; as served, most
+    stop there too."""
     threshold, policy = 0.9998, reference_predictor.policy
     monkeypatch.setattr(reference_predictor, "policy", replace(policy, settled_px=0.0))
     never = _first_look_passes(reference_predictor, held_out_photos, threshold, monkeypatch)
@@ -292,7 +292,7 @@ def test_an_accepted_answer_stops_its_passes_once_it_has_settled(
     monkeypatch.setattr(reference_predictor, "policy", replace(policy, settled_px=1e9))
     always = _first_look_passes(reference_predictor, held_out_photos, threshold, monkeypatch)
     assert len(always) == len(never) and all(a <= n for a, n in zip(always, never, strict=True))
-    assert always.count(2) >= len(always) // 2 and set(always) <= {2, 3, 4}
+    assert always.count(2) >= len(always) // 2 and set(always) <= {2, 3}
     monkeypatch.setattr(reference_predictor, "policy", policy)
     served = _first_look_passes(reference_predictor, held_out_photos, threshold, monkeypatch)
     assert len(served) == len(never) and sum(served) < sum(never)
