@@ -117,6 +117,7 @@ def corners() -> dict:
                                         "searched": prediction.searched,
                                         "scanned": prediction.scanned,
                                         "card_view": prediction.cut,
+                                        "tiled": prediction.tiled,
                                         **body["timing_ms"]})
     return body
 

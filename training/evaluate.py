@@ -87,7 +87,7 @@ def run_folder(predictor: Predictor, folder: str | Path,
                         "corners": prediction.corners, "confidence": prediction.confidence,
                         "turns": prediction.turns, "searched": prediction.searched,
                         "scanned": prediction.scanned, "cut": prediction.cut,
-                        "answered": answered, "reading": reading})
+                        "tiled": prediction.tiled, "answered": answered, "reading": reading})
     return records
 
 
@@ -284,7 +284,8 @@ def summarize(records: list[dict], threshold: float | None,
             and r["confidence"] >= threshold for r in records)
         for key, found_by in (("answers_from_search", "searched"),
                               ("answers_from_scan", "scanned"),
-                              ("answers_from_card_view", "cut")):
+                              ("answers_from_card_view", "cut"),
+                              ("answers_from_tiles", "tiled")):
             metrics[key] = sum(bool(r.get(found_by)) and r["confidence"] >= threshold
                                for r in records)
     if reader_threshold is not None:
@@ -384,7 +385,9 @@ def report(metrics: dict) -> str:
                   for r in reading["read_wrong"][:LISTED_PHOTOS]]
     if "answers_from_second_look" in metrics:
         lines.append(f"  answers accepted from the second look (turned views): "
-                     f"{metrics['answers_from_second_look']}, from the search around the "
-                     f"looks: {metrics.get('answers_from_search', 0)}, from the scan of the "
+                     f"{metrics['answers_from_second_look']}, from the view cut around the "
+                     f"card: {metrics.get('answers_from_card_view', 0)}, from the search "
+                     f"around the looks: {metrics.get('answers_from_search', 0)}, from the "
+                     f"tiles: {metrics.get('answers_from_tiles', 0)}, from the scan of the "
                      f"whole photo: {metrics.get('answers_from_scan', 0)}")
     return "\n".join(lines)

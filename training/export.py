@@ -466,7 +466,8 @@ def _as_served(records: list[dict], threshold: float) -> dict:
     served = summarize(records, threshold)
     return {key: served.get(key) for key in (
         "positives_refused_share", "negatives_refused_share", "answers_from_second_look",
-        "answers_from_search", "answers_from_scan", "answers_from_card_view")}
+        "answers_from_search", "answers_from_scan", "answers_from_card_view",
+        "answers_from_tiles")}
 
 
 def _evaluations(package_dir: Path, test_dir: Path, report: tuple, out_dir: Path,

@@ -75,6 +75,20 @@ def cut_around(box: np.ndarray, margin: float, width: int, height: int) -> CutVi
     a smaller view would be enlarged, not sharper."""
     centre = (box[:2] + box[2:]) / 2
     side = max(float(np.max(box[2:] - box[:2])) * margin, max(width, height) / 5)
+    return _square(centre, side, width, height)
+
+
+def tiles(side: float, width: int, height: int) -> list[CutView]:
+    """Nine overlapping squares, `side` times the photo's long side, centred on a 3 x 3 grid
+    (a quarter, half and three quarters across and down), clipped to the photo: views for
+    when the card finder's box missed the card."""
+    side *= max(width, height)
+    return [_square(np.array([fx * width, fy * height]), side, width, height)
+            for fy in (0.25, 0.5, 0.75) for fx in (0.25, 0.5, 0.75)]
+
+
+def _square(centre: np.ndarray, side: float, width: int, height: int) -> CutView:
+    """The square of `side` centred on `centre`, clipped to the photo."""
     low = np.clip(centre - side / 2, 0, [width, height])
     high = np.clip(centre + side / 2, 0, [width, height])
     size = np.maximum(high - low, 1.0)

@@ -3,7 +3,8 @@
 Each rule is chosen on validation; the figures behind each are in docs/model-history.md and
 the card. A card without `cascade_policy` (packages before 2026-12-05) takes these defaults,
 with its `refine_passes` if it names one; a rule a card's policy does not name (the search's
-and the scan's geometry before 2026-12-06) takes its default.
+and the scan's geometry before 2026-12-06, the tiles before reference-20261206g)
+takes its default.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ class CascadePolicy:
     # look's turns), and last the search runs around every look's quad.
     card_presence: float = 0.5
     card_margin: float = 1.5
+    # Still refused after the search, with a card there: stage 1 looks at nine overlapping
+    # tiles of each of these sides (fractions of the photo's long side), in this order; the
+    # first accepted answer that stands answers. Where the finder's box misses a small card,
+    # a tile still shows its number at twice the size or more.
+    tile_sides: tuple[float, ...] = (0.65, 0.5)
     # An answer is a number's box only if its two ends (its short sides) differ by at most
     # this ratio; other answers go on as refused.
     short_sides_ratio: float = 1.3
@@ -66,6 +72,9 @@ class CascadePolicy:
         if not 0.0 <= self.card_presence <= 1.0 or not self.card_margin >= 1.0:
             raise ValueError(f"card_presence is a probability and card_margin at least 1: "
                              f"{self}")
+        if not all(0.0 < side <= 1.0 for side in self.tile_sides):
+            raise ValueError(f"tile_sides are fractions of the photo's long side, in (0, 1]: "
+                             f"{self}")
         if not self.short_sides_ratio >= 1.0 or not self.scan_step > 0.0:
             raise ValueError(f"short_sides_ratio is at least 1 and scan_step positive: {self}")
         low, high = self.search_width_400
@@ -93,9 +102,12 @@ class CascadePolicy:
                                            for step in stored["search_steps"])
         if "search_width_400" in stored:
             stored["search_width_400"] = tuple(map(float, stored["search_width_400"]))
+        if "tile_sides" in stored:
+            stored["tile_sides"] = tuple(map(float, stored["tile_sides"]))
         return cls(**stored)
 
     def to_card(self) -> dict:
         return {**asdict(self), "second_look_turns": list(self.second_look_turns),
                 "search_steps": [list(step) for step in self.search_steps],
-                "search_width_400": list(self.search_width_400)}
+                "search_width_400": list(self.search_width_400),
+                "tile_sides": list(self.tile_sides)}

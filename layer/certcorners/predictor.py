@@ -4,8 +4,9 @@ Stage 1 (the locator) finds the number on the whole photo letterboxed to 400 x 4
 (the refiner, when the package has one) looks again at the number cut out of the decoded photo
 at up to 3-5x the resolution, corrects the corners and their naming, and says how sure it is
 that a registration number is there (certcorners.refine). An answer it refuses gets the
-second look, the search and the scan (below) before the photo is refused. Stage 3 (the
-reader, when the package has one) reads the text of an accepted answer (certcorners.reader).
+second look (or the view cut around the card), the search, and the tiles or the scan
+(below) before the photo is refused. Stage 3 (the reader, when the package has one) reads
+the text of an accepted answer (certcorners.reader).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Prediction:
     scanned: bool = False  # found by the scan over the whole photo
     card: card_finder.CardFound | None = None  # the card finder's answer, where it ran
     cut: bool = False  # found in the view cut around the card
+    tiled: bool = False  # found in a tile of the photo (the card finder's box missed)
 
 
 class _Network:
@@ -151,17 +153,15 @@ class Predictor:
     def predict_decoded(self, decoded: Decoded, threshold: float | None = None,
                         scan: bool = True) -> Prediction:
         """The cascade's answer. With a refusal `threshold`, an answer below it gets the
-        second look, the search and, unless `scan` is False, the scan (the policy's rules);
-        without one, the answer is the first look's."""
+        second look (with a card finder: the view cut around the card), the search and,
+        unless `scan` is False, the scan (with a card finder: the tiles), by the policy's
+        rules; without one, the answer is the first look's."""
         canvas = self.canvas(decoded)
         located = self.locate(decoded, canvas=canvas)
         if self.refiner is None:
             return Prediction(located, decoded.letterbox, None, located)
-        corners, confidence, settled = self._passes(decoded, located, threshold)
-        if (threshold is not None and confidence >= threshold and not settled
-                and not self._stands_by(decoded, corners, threshold)):
-            confidence = 0.0
-        turns, searched, scanned, card, cut = 0, False, False, None, False
+        corners, confidence = self._final(decoded, located, threshold)
+        turns, searched, scanned, card, cut, tiled = 0, False, False, None, False, False
         if threshold is not None and confidence < threshold:
             looks, no_card = [(0, located)], False
             if self.card_finder is not None:  # a look at the card instead of the photo turned
@@ -174,13 +174,27 @@ class Predictor:
             if second is None and not no_card:
                 second = self._search(decoded, looks, threshold)
                 searched = second is not None
-            if second is None and scan and self.card_finder is None:
-                second = self._scan(decoded, looks, threshold)
-                scanned = second is not None
+            if second is None and not no_card and scan:  # the whole photo, last
+                if self.card_finder is not None:
+                    second = self._tile_look(decoded, threshold)
+                    tiled = second is not None
+                else:
+                    second = self._scan(decoded, looks, threshold)
+                    scanned = second is not None
             if second is not None:
                 corners, confidence, turns = second
         return Prediction(corners, decoded.letterbox, confidence, located, turns, searched,
-                          scanned, card, cut)
+                          scanned, card, cut, tiled)
+
+    def _final(self, decoded: Decoded, located: np.ndarray, threshold: float | None
+               ) -> tuple[np.ndarray, float]:
+        """The refiner's passes from `located`; with a `threshold`, an accepted answer stays
+        accepted only if it settled or one more pass stands by it (else confidence 0)."""
+        corners, confidence, settled = self._passes(decoded, located, threshold)
+        if (threshold is not None and confidence >= threshold and not settled
+                and not self._stands_by(decoded, corners, threshold)):
+            confidence = 0.0
+        return corners, confidence
 
     def find_card(self, decoded: Decoded, canvas: np.ndarray) -> card_finder.CardFound:
         """The card finder's box (photo pixels) and how sure it is that a card is there."""
@@ -197,11 +211,23 @@ class Predictor:
         view_canvas = view.canvas(decoded)
         located = self.locate(decoded, canvas=view_canvas, view=view)
         looks.append((0, located))
-        corners, confidence, settled = self._passes(decoded, located, threshold)
-        if confidence >= threshold and (
-                settled or self._stands_by(decoded, corners, threshold)):
+        corners, confidence = self._final(decoded, located, threshold)
+        if confidence >= threshold:
             return corners, confidence, 0
         return self._second_look(decoded, view_canvas, threshold, looks, view)
+
+    def _tile_look(self, decoded: Decoded, threshold: float
+                   ) -> tuple[np.ndarray, float, int] | None:
+        """Stage 1 looks at each tile of the photo (the policy's tile_sides): the first
+        accepted answer that stands."""
+        letterbox = decoded.letterbox
+        for side in self.policy.tile_sides:
+            for view in card_finder.tiles(side, letterbox.width, letterbox.height):
+                located = self.locate(decoded, view=view)
+                corners, confidence = self._final(decoded, located, threshold)
+                if confidence >= threshold:
+                    return corners, confidence, 0
+        return None
 
     def _stands_by(self, decoded: Decoded, corners: np.ndarray, threshold: float) -> bool:
         """Whether one more pass from an accepted answer accepts it again within the policy's

@@ -44,9 +44,9 @@ def test_corner_metrics_match_a_hand_computed_case():
 def test_summary_counts_refusals_and_splits_stage_one_from_the_cascade():
     records = [
         {"example": _example(TRUE, exif_orientation=1), "located": TRUE + 20,
-         "corners": TRUE, "confidence": 0.9},
+         "corners": TRUE, "confidence": 0.9, "tiled": True},
         {"example": _example(TRUE, exif_orientation=6), "located": TRUE + 20,
-         "corners": TRUE + [6.0, 8.0], "confidence": 0.2},  # refused at 0.5
+         "corners": TRUE + [6.0, 8.0], "confidence": 0.2, "tiled": True},  # refused at 0.5
         {"example": _example(None), "located": TRUE, "corners": TRUE, "confidence": 0.1},
         {"example": _example(None, name="desk.jpg"), "located": TRUE, "corners": TRUE,
          "confidence": 0.7},
@@ -63,6 +63,8 @@ def test_summary_counts_refusals_and_splits_stage_one_from_the_cascade():
     assert metrics["positives_refused"] == [{"file": None, "confidence": 0.2,
                                              "worst_corner_px": 5.0}]
     assert metrics["negatives_answered"] == [{"file": "desk.jpg", "confidence": 0.7}]
+    # Where answers came from counts accepted answers only.
+    assert metrics["answers_from_tiles"] == 1 and metrics["answers_from_search"] == 0
     assert metrics["cascade_accepted"]["photos"] == 1
     assert metrics["cascade_accepted"]["mean_corner_error_px"] == 0
     by_orientation = metrics["cascade_by_condition"]["exif_orientation"]

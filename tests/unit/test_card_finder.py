@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from certcorners.card_finder import box_target, cut_around, read
+from certcorners.card_finder import box_target, cut_around, read, tiles
 from certcorners.policy import CascadePolicy
 from certcorners.preprocessing import INPUT_SIZE, Letterbox, decode
 from PIL import Image, ImageDraw
@@ -55,6 +55,31 @@ def test_a_cut_is_square_around_the_box_inside_the_photo_and_never_tiny():
     assert tiny.region[2] - tiny.region[0] == pytest.approx(800)  # a fifth of 4000
 
 
+@pytest.mark.parametrize("size", [(4000, 3000), (1200, 1600)])
+def test_the_tiles_are_nine_squares_of_their_side_that_cover_the_photo(size):
+    width, height = size
+    views = tiles(0.5, width, height)
+    assert len(views) == 9
+    regions = np.array([view.region for view in views])
+    assert (regions[:, :2] >= 0).all() and (regions[:, 2:] <= [width, height]).all()
+    side = max(size) / 2
+    assert np.allclose(np.maximum(regions[:, 2] - regions[:, 0],
+                                  regions[:, 3] - regions[:, 1]), side)
+    # Every point of the photo lies in some tile, well inside one (not on its edge) unless
+    # it is near the photo's own edge.
+    points = np.stack(np.meshgrid(np.linspace(0, width, 41), np.linspace(0, height, 41)),
+                      axis=-1).reshape(-1, 2)
+    inside = ((points[:, None, :] >= regions[None, :, :2])
+              & (points[:, None, :] <= regions[None, :, 2:])).all(axis=-1)
+    assert inside.any(axis=1).all()
+    # Stage 1 sees each tile at twice the whole photo's scale.
+    whole = Letterbox.for_size(width, height)
+    for view in views:
+        letterbox = view.letterbox
+        assert letterbox.scaled_width / letterbox.width == pytest.approx(
+            2 * whole.scaled_width / whole.width, rel=0.01)
+
+
 def test_the_finder_s_outputs_read_as_a_box_in_photo_pixels_and_a_probability():
     letterbox = Letterbox.for_size(1600, 1200)
     card = np.array([[200.0, 300.0], [900.0, 250.0], [950.0, 700.0], [180.0, 760.0]])
@@ -72,8 +97,14 @@ def test_the_card_rules_are_checked_where_the_card_is_read():
         CascadePolicy(card_margin=0.5)
     with pytest.raises(ValueError, match="card_presence"):
         CascadePolicy(card_presence=1.5)
+    with pytest.raises(ValueError, match="tile_sides"):
+        CascadePolicy(tile_sides=(0.5, 1.5))
     policy = CascadePolicy.from_card({"cascade_policy": {"card_presence": 0.2}})
     assert policy.card_presence == 0.2 and policy.card_margin == 1.5
+    assert policy.tile_sides == CascadePolicy().tile_sides  # older cards take the default
+    stored = CascadePolicy.from_card({"cascade_policy": {"tile_sides": [0.6]}})
+    assert stored.tile_sides == (0.6,) and stored.to_card()["tile_sides"] == [0.6]
+    assert CascadePolicy.from_card({"cascade_policy": {"tile_sides": []}}).tile_sides == ()
 
 
 # The card (mm, its own plane) and where the spec prints the number on it: x from 8.0, baseline

@@ -258,6 +258,33 @@ def test_a_miss_on_the_whole_photo_is_found_in_the_view_cut_around_the_card(
     assert prediction.cut and not prediction.scanned and prediction.card.presence > 0.5
 
 
+def test_a_card_the_finder_boxes_in_the_wrong_place_is_found_in_a_tile(
+        reference_predictor, held_out_photos, monkeypatch):
+    """The locator's gross miss on the whole photo, and the card finder's box on a blank part
+    of it far from the card: neither look nor the search around them answers; one of the
+    tiles does, and without the tiles the photo is refused. (Tiles are for small cards: a
+    card larger than a tile, as in half of these photos, may be found by none.)"""
+    from certcorners.card_finder import CardFound
+
+    threshold = 0.9998
+    photo = held_out_photos[4]
+    decoded = decode(photo.jpeg)
+    real_locate, far = reference_predictor.locate, _far_from_the_number(photo)
+    monkeypatch.setattr(reference_predictor, "locate",
+                        lambda decoded, turns=0, canvas=None, view=None:
+                        far if view is None else real_locate(decoded, turns, canvas, view))
+    centre, side = far.mean(axis=0), max(photo.width, photo.height) / 20
+    wrong_box = np.concatenate([centre - side, centre + side])
+    monkeypatch.setattr(reference_predictor, "find_card",
+                        lambda decoded, canvas: CardFound(wrong_box, 0.99))
+    prediction = reference_predictor.predict_decoded(decoded, threshold)
+    assert prediction.confidence >= threshold
+    assert prediction.tiled and not (prediction.cut or prediction.searched)
+    assert _worst_error(prediction.corners, photo) < 4
+    without = reference_predictor.predict_decoded(decoded, threshold, scan=False)
+    assert without.confidence < threshold and not without.tiled
+
+
 def _first_look_passes(predictor, photos, threshold, monkeypatch) -> list[int]:
     """Refiner passes served to each photo answered by the first look."""
     real_refine = predictor.refine
@@ -341,6 +368,7 @@ def test_a_desk_without_a_card_is_refused_after_one_look_and_the_card_finder(
     prediction = reference_predictor.predict_decoded(decode(desk), 0.9998)
     assert prediction.confidence < 0.9998
     assert prediction.card.presence < reference_predictor.policy.card_presence
-    assert not (prediction.cut or prediction.searched or prediction.scanned)
+    assert not (prediction.cut or prediction.searched or prediction.scanned
+                or prediction.tiled)
     assert calls["locator"] == 1 and calls["card_finder"] == 1
     assert calls["refiner"] <= reference_predictor.policy.refine_passes + 1
