@@ -1,7 +1,8 @@
 """Stage 3, the reader: the number's text from its corners.
 
-The refined quad is mapped onto VIEW_BOX inside a VIEW_WIDTH x VIEW_HEIGHT grayscale view cut
-from the photo as decoded (no second decode). The reader network answers, for each of its
+The refined quad's reading box (a rectangle along its centre line: reading_box) is mapped
+onto VIEW_BOX inside a VIEW_WIDTH x VIEW_HEIGHT grayscale view cut from the photo as decoded
+(no second decode). The reader network answers, for each of its
 VIEW_WIDTH / 4 columns, the logits of a blank and of each character in ALPHABET (a CTC
 head). The reading is the likeliest alignment path whose text matches the spec's grammar
 (GRAMMAR); its confidence is the probability of its canonical text (any separator, all
@@ -68,9 +69,31 @@ def encode(text: str) -> list[int]:
 
 
 def view(decoded: Decoded, quad: np.ndarray) -> np.ndarray:
-    """uint8 [VIEW_HEIGHT, VIEW_WIDTH, 1]: the quad (photo pixels, spec order) upright."""
-    to_photo = homography(VIEW_BOX, np.asarray(quad, dtype=np.float64))
+    """uint8 [VIEW_HEIGHT, VIEW_WIDTH, 1]: the quad's reading box (photo pixels, spec order)
+    upright."""
+    to_photo = homography(VIEW_BOX, reading_box(quad))
     return decoded.cut(to_photo, (VIEW_WIDTH, VIEW_HEIGHT), fill=255)
+
+
+def reading_box(quad: np.ndarray) -> np.ndarray:
+    """The rectangle the reader sees for a quad (spec order): along the line through the
+    midpoints of its two short sides, between them, as tall as the quad is across it. A
+    corner that is off shears or tapers the quad, which slants or squeezes the glyphs;
+    here it moves the box by half as much and never slants it. A number's own taper within
+    the spec's perspective is a few per cent, which the view's margins hold."""
+    top_left, top_right, bottom_right, bottom_left = np.asarray(quad, dtype=np.float64)
+    left, right = (top_left + bottom_left) / 2, (top_right + bottom_right) / 2
+    along = right - left
+    length = np.linalg.norm(along)
+    if not length > 0:  # a degenerate quad: nothing to straighten
+        return np.asarray(quad, dtype=np.float64)
+    across = np.array([-along[1], along[0]]) / length  # top to bottom, as the quad runs
+    if np.dot(across, (bottom_left + bottom_right - top_left - top_right)) < 0:
+        across = -across
+    # Its height is the short sides' mean extent across it: a shear lengthens them, not this.
+    half = across * float(np.dot(bottom_left - top_left + bottom_right - top_right,
+                                 across)) / 4
+    return np.array([left - half, right - half, right + half, left + half])
 
 
 def model_input(views: np.ndarray) -> np.ndarray:

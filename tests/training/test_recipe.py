@@ -118,7 +118,7 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
     card = json.loads((ROOT / "training" / "reference" / "model_card.json").read_text())
     steps = {s.name: s.command for s in recipe.steps}
     # export -> card-finder -> reader-package -> turned-search -> settled-stands -> tiles
-    # (recards): the card is the last's, and names the one before it.
+    # -> reading-box (recards): the card is the last's, and names the one before it.
     flags = steps["export"]
     assert flags[flags.index("--notes") + 1] == card["notes"]
     assert float(flags[flags.index("--threshold") + 1]) == card["confidence_threshold"]
@@ -130,24 +130,25 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
     flags = steps["reader-package"]
     assert flags[flags.index("--package") + 1].startswith(
         steps["card-finder"][steps["card-finder"].index("--out") + 1])
+    # Each recard takes the package of the step before it.
+    chain = ["reader-package", "turned-search", "settled-stands", "tiles", "reading-box"]
+    for before, step in zip(chain, chain[1:], strict=False):
+        flags = steps[step]
+        assert flags[flags.index("--package") + 1].startswith(
+            steps[before][steps[before].index("--out") + 1])
     flags = steps["turned-search"]
-    assert flags[flags.index("--package") + 1].startswith(
-        steps["reader-package"][steps["reader-package"].index("--out") + 1])
     rule, _, steps_json = flags[flags.index("--policy") + 1].partition("=")
     assert rule == "search_steps"
     assert json.loads(steps_json) == card["cascade_policy"]["search_steps"]
-    flags = steps["settled-stands"]
-    assert flags[flags.index("--version") + 1] == card["recarded_from"]["version"]
-    assert flags[flags.index("--package") + 1].startswith(
-        steps["turned-search"][steps["turned-search"].index("--out") + 1])
     flags = steps["tiles"]
-    assert flags[flags.index("--version") + 1] == card["version"]
-    assert flags[flags.index("--why") + 1] == card["recarded_from"]["why"]
-    assert flags[flags.index("--package") + 1].startswith(
-        steps["settled-stands"][steps["settled-stands"].index("--out") + 1])
     rule, _, sides_json = flags[flags.index("--policy") + 1].partition("=")
     assert rule == "tile_sides"
     assert json.loads(sides_json) == card["cascade_policy"]["tile_sides"]
+    flags = steps[chain[-2]]
+    assert flags[flags.index("--version") + 1] == card["recarded_from"]["version"]
+    flags = steps[chain[-1]]
+    assert flags[flags.index("--version") + 1] == card["version"]
+    assert flags[flags.index("--why") + 1] == card["recarded_from"]["why"]
     assert card["reader_model"] == "reader.tflite"
     fetches = {s.name: s.command for s in recipe.steps if s.unpack is not None}
     assert fetches["locator-from"] == ["git", "show", "0d2da4a:training/reference/model.tar.gz"]

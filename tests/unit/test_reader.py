@@ -125,6 +125,29 @@ def test_the_view_puts_the_quad_upright_in_its_box():
     assert view[:, : x0 - 2].mean() > 200 and view[:, x1 + 2 :].mean() > 200
 
 
+def test_a_sheared_or_tapered_quad_is_read_as_the_rectangle_along_its_centre_line():
+    """Corners off by a shear (top moved one way, bottom the other) or a taper: the reader's
+    box is the bar's own rectangle, so the bar fills the view's box upright and the margins
+    stay pale; the quad itself would slant it into them."""
+    photo = Image.new("L", (600, 400), 230)
+    bar = np.array([[200.0, 150.0], [380.0, 190.0], [374.0, 217.0], [194.0, 177.0]])
+    ImageDraw.Draw(photo).polygon([tuple(p) for p in bar], fill=20)
+    decoded = decode(jpeg_bytes(photo.convert("RGB"), 95))
+    along = (bar[1] - bar[0]) / np.linalg.norm(bar[1] - bar[0])
+    sheared = bar + np.array([1, 1, -1, -1])[:, None] * 9.0 * along
+    tapered = bar + np.array([[0, -4], [0, 0], [0, 0], [0, 4]])  # the left end 8 px taller
+    np.testing.assert_allclose(reader.reading_box(sheared), bar, atol=1e-9)
+    box = reader.reading_box(tapered)
+    np.testing.assert_allclose(box.mean(axis=0), bar.mean(axis=0), atol=1e-9)
+    assert np.linalg.norm(box[3] - box[0]) == pytest.approx(np.linalg.norm(bar[3] - bar[0]) + 4,
+                                                             abs=0.1)
+    (x0, y0), (x1, y1) = reader.VIEW_BOX[0].astype(int), reader.VIEW_BOX[2].astype(int)
+    view = reader.view(decoded, sheared)[..., 0].astype(float)
+    assert view[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2].mean() < 40
+    assert view[:, : x0 - 2].mean() > 200 and view[:, x1 + 2 :].mean() > 200
+    assert view[: y0 - 2].mean() > 200 and view[y1 + 2 :].mean() > 200
+
+
 def test_model_input_standardises_each_view():
     views = np.stack([np.full((reader.VIEW_HEIGHT, reader.VIEW_WIDTH, 1), v, np.uint8)
                       for v in (40, 200)])
