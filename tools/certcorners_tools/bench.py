@@ -95,7 +95,41 @@ def child_cascade(threads: int, model_dir: str, photos: list[str], repeats: int)
                 lambda d=decoded, c=prediction.corners: predictor.read(d, c), repeats))["p50"]
         results[Path(path).stem]["decode_p50"] = _percentiles(
             _timed(lambda p=path: decode(Path(p).read_bytes()), max(20, repeats // 5)))["p50"]
+        results[Path(path).stem]["stages"] = _stage_times(predictor, served, decoded, repeats)
     return {"threads": threads, "photos": results, "peak_rss_mb": _peak_rss_mb()}
+
+
+NETWORKS = ("locator", "refiner", "card_finder", "reader")
+
+
+def _stage_times(predictor, served, decoded, repeats: int) -> dict:
+    """Where one served call's time goes, averaged over `repeats` calls: each network's ms and
+    runs, and the rest (resizes, crops, decoding the reader's output, the rules)."""
+    spent, runs = dict.fromkeys(NETWORKS, 0.0), dict.fromkeys(NETWORKS, 0)
+    networks = {name: getattr(predictor, name) for name in NETWORKS
+                if getattr(predictor, name) is not None}
+    for name, network in networks.items():
+        def timed(array, name=name, run=network.run):
+            started = time.perf_counter()
+            try:
+                return run(array)
+            finally:
+                spent[name] += (time.perf_counter() - started) * 1000
+                runs[name] += 1
+
+        network.run = timed  # an instance attribute over the class's method, removed below
+    try:
+        started = time.perf_counter()
+        for _ in range(repeats):
+            served(decoded)
+        total = (time.perf_counter() - started) * 1000 / repeats
+    finally:
+        for network in networks.values():
+            del network.run
+    stages = {f"{name}_ms": round(spent[name] / repeats, 3) for name in NETWORKS}
+    stages |= {f"{name}_runs": runs[name] / repeats for name in NETWORKS}
+    stages["rest_ms"] = round(total - sum(spent.values()) / repeats, 3)
+    return stages
 
 
 def child_inference(engine: str, threads: int, model_dir: str, inputs: str, repeats: int):
@@ -515,6 +549,11 @@ def cascade_photos(args) -> int:
         reads = [r["read_p50"] for r in result.values() if "read_p50" in r]
         if reads:
             report["sides"][side]["reader_alone_p50_ms"] = round(statistics.median(reads), 2)
+        answers = [r["stages"] for r in result.values() if r["answered"]]
+        if answers:  # the median answer's parts, and how often each network runs on average
+            report["sides"][side]["answer_stages"] = {
+                key: round(statistics.median(a[key] for a in answers), 2) if key.endswith("_ms")
+                else round(statistics.mean(a[key] for a in answers), 2) for key in answers[0]}
         print(f"{side:>10} {version}: {report['sides'][side]}", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
