@@ -42,7 +42,7 @@ class CascadePolicy:
     # Still refused after the search, with a card there: stage 1 looks at nine overlapping
     # tiles of each of these sides (fractions of the photo's long side), in this order; the
     # first accepted answer that stands answers. Where the finder's box misses a small card,
-    # a tile still shows its number at twice the size or more.
+    # a tile still shows its number at 1.5-2 times the whole photo's scale.
     tile_sides: tuple[float, ...] = (0.65, 0.5)
     # An answer is a number's box only if its two ends (its short sides) differ by at most
     # this ratio; other answers go on as refused.

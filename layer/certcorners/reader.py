@@ -2,11 +2,11 @@
 
 The refined quad's reading box (a rectangle along its centre line: reading_box) is mapped
 onto VIEW_BOX inside a VIEW_WIDTH x VIEW_HEIGHT grayscale view cut from the photo as decoded
-(no second decode). The reader network answers, for each of its
-VIEW_WIDTH / 4 columns, the logits of a blank and of each character in ALPHABET (a CTC
-head). The reading is the likeliest alignment path whose text matches the spec's grammar
-(GRAMMAR); its confidence is the probability of its canonical text (any separator, all
-alignments summed) among the texts the grammar allows.
+(no second decode). The reader network answers, for each of its VIEW_WIDTH / 4 columns, the
+logits of a blank and of each character in ALPHABET (a CTC head). The reading is the
+likeliest alignment path whose text matches the spec's grammar (GRAMMAR); its confidence is
+the probability of its canonical text (any separator, all alignments summed) among the texts
+the grammar allows.
 """
 
 from __future__ import annotations
