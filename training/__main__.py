@@ -190,6 +190,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("recipe", type=Path, help="e.g. training/recipes/reference.toml")
     p.add_argument("--dry-run", action="store_true", help="print the steps, run none")
     p.add_argument("--only", default="", help="comma-separated step names: those alone")
+    p.add_argument("--deliver-only", action="store_true",
+                   help="copy the last package to [deliver].to and run nothing")
 
     p = steps.add_parser("demo", help="generate -> train -> export -> evaluate, small",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -345,11 +347,16 @@ def _run(args) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
     elif args.step == "run":
-        from training.recipe import load, run
+        from training.recipe import deliver, load, run
 
         try:
             only = {name for name in args.only.split(",") if name} or None
-            run(load(args.recipe), dry_run=args.dry_run, only=only)
+            if args.deliver_only and (only or args.dry_run):
+                raise ValueError("--deliver-only runs nothing: leave out --only and --dry-run")
+            if args.deliver_only:
+                deliver(load(args.recipe))
+            else:
+                run(load(args.recipe), dry_run=args.dry_run, only=only)
         except RuntimeError as exc:  # a step failed: its output is in the recipe's log
             print(f"error: {exc}", file=sys.stderr)
             return 1

@@ -16,7 +16,8 @@ A recipe file (TOML) holds:
   an export `run`'s or a recard `out`'s `package/`;
 - `[deliver]` (optional): where the last export's (or recard's) package, its training files
   (the Keras models beside it), card, histories, evaluations and the run's log are copied
-  (the committed reference).
+  (the committed reference) once every step is done; `deliver` alone copies them without
+  running any step.
 
 Running it again resumes: a dataset with its labels.jsonl, a fetch with its model, a training
 phase with its model.keras, an export with its package are skipped. Each step's command and
@@ -204,9 +205,21 @@ def run(recipe: Recipe, dry_run: bool = False, only: set[str] | None = None,
         _run_step(recipe, step)
         ran.append(step.name)
     if recipe.deliver is not None and not dry_run and not only:
-        _deliver(recipe)
-        print(f"[deliver] copied to {recipe.deliver['to']}", file=out)
+        deliver(recipe, out)
     return ran
+
+
+def deliver(recipe: Recipe, out=sys.stdout) -> None:
+    """Copies the last package into [deliver].to and runs no step, not even a dataset's
+    whose folder is gone: for a package made by `--only` steps."""
+    if recipe.deliver is None:
+        raise ValueError(f"{recipe.path} has no [deliver]")
+    package = recipe.exported / "package" / "model.tar.gz"
+    if not package.exists():
+        raise ValueError(f"{package} is not there: run the recipe's last export or recard "
+                         f"first")
+    _deliver(recipe)
+    print(f"[deliver] copied to {recipe.deliver['to']}", file=out)
 
 
 def _run_step(recipe: Recipe, step: Step) -> None:

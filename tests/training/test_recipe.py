@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
+import subprocess
+import sys
 
 import pytest
 from certcorners.model_card import sha256_file
 
 from tests.conftest import ROOT
-from training.recipe import load, run
+from training.recipe import deliver, load, run
 
 RECIPES = ROOT / "training" / "recipes"
 
@@ -81,6 +84,26 @@ def test_a_recipe_runs_resumes_and_delivers(tmp_path):
     run(load(write(tmp_path, TINY)), dry_run=True, out=printed)
     assert printed.getvalue().count("done already") == 3
     assert "[export] " in printed.getvalue() and "training export" in printed.getvalue()
+
+
+def test_deliver_only_copies_the_package_and_regenerates_no_missing_dataset(tmp_path):
+    """A package made by --only steps is delivered without running the rest: a dataset
+    folder deleted since (to save disk) stays deleted. Before its export it is refused."""
+    recipe = load(write(tmp_path, TINY))
+    with pytest.raises(ValueError, match="run the recipe's last export"):
+        deliver(recipe)
+    run(recipe, only={"train", "val", "locator", "export"}, out=io.StringIO())
+    assert not (tmp_path / "delivered").exists()  # --only delivers nothing
+    shutil.rmtree(tmp_path / "data" / "train")
+    cli = [sys.executable, "-m", "training", "run", str(recipe.path), "--deliver-only"]
+    done = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "[deliver] copied to" in done.stdout and "[train]" not in done.stdout
+    assert json.loads((tmp_path / "delivered" / "model_card.json").read_text())[
+        "version"] == "tiny-1"
+    assert not (tmp_path / "data" / "train").exists()
+    refused = subprocess.run([*cli, "--only", "val"], capture_output=True, text=True, cwd=ROOT)
+    assert refused.returncode != 0 and "--deliver-only runs nothing" in refused.stderr
 
 
 def test_only_runs_the_named_steps_and_refuses_unknown_names(tmp_path):
@@ -159,7 +182,6 @@ def test_a_fetch_takes_the_keras_locator_inside_an_older_package_or_beside_a_new
     """Packages before 2026-12-06 held model.keras inside; from then on it lies beside the
     package in the same commit, named locator.keras once files were named by stage. All fetch
     to the run's model.keras (a repository made here)."""
-    import subprocess
     import tarfile
 
     repo = tmp_path / "repo"
