@@ -18,6 +18,7 @@ import numpy as np
 
 from certcorners.geometry import homography
 from certcorners.preprocessing import Decoded
+from certcorners.refine import number_rectangle, reading_frame
 
 # The spec's district codes (field A): a number is one of these, three digits, two letters,
 # with '-', ' ' or nothing after the district.
@@ -76,24 +77,21 @@ def view(decoded: Decoded, quad: np.ndarray) -> np.ndarray:
 
 
 def reading_box(quad: np.ndarray) -> np.ndarray:
-    """The rectangle the reader sees for a quad (spec order): along the line through the
-    midpoints of its two short sides, between them, as tall as the quad is across it. A
-    corner that is off shears or tapers the quad, which slants or squeezes the glyphs;
-    here it moves the box by half as much and never slants it. A number's own taper within
-    the spec's perspective is a few per cent, which the view's margins hold."""
-    top_left, top_right, bottom_right, bottom_left = np.asarray(quad, dtype=np.float64)
-    left, right = (top_left + bottom_left) / 2, (top_right + bottom_right) / 2
-    along = right - left
-    length = np.linalg.norm(along)
-    if not length > 0:  # a degenerate quad: nothing to straighten
-        return np.asarray(quad, dtype=np.float64)
-    across = np.array([-along[1], along[0]]) / length  # top to bottom, as the quad runs
-    if np.dot(across, (bottom_left + bottom_right - top_left - top_right)) < 0:
-        across = -across
-    # Its height is the short sides' mean extent across it: a shear lengthens them, not this.
-    half = across * float(np.dot(bottom_left - top_left + bottom_right - top_right,
-                                 across)) / 4
-    return np.array([left - half, right - half, right + half, left + half])
+    """The rectangle the reader sees for a quad (spec order): in the quad's reading frame
+    (through the midpoints of its two short sides, between them), as tall as the quad is
+    across it. A corner that is off shears or tapers the quad, which slants or squeezes the
+    glyphs; here it moves the box by half as much and never slants it. A number's own taper
+    within the spec's perspective is a few per cent, which the view's margins hold."""
+    quad = np.asarray(quad, dtype=np.float64)
+    frame = reading_frame(quad)
+    if frame is None:  # a degenerate quad: nothing to straighten
+        return quad
+    centre, x_axis, width = frame
+    # The short sides' mean extent across the frame (a shear lengthens them, not this),
+    # signed so that the box keeps the quad's top where it was.
+    height = float(np.dot(quad[3] - quad[0] + quad[2] - quad[1],
+                          [-x_axis[1], x_axis[0]])) / 2
+    return number_rectangle(centre, x_axis, width, height)
 
 
 def model_input(views: np.ndarray) -> np.ndarray:

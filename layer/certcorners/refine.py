@@ -52,11 +52,11 @@ def first_guess(quad: np.ndarray) -> np.ndarray:
     shapes it: its quads are often thin, folded or skewed, and a crop cut around such a shape
     is stretched beyond what the refiner can read (measured: docs/model-history.md)."""
     quad = reading_order(quad)
-    frame = _reading_frame(quad)
+    frame = reading_frame(quad)
     return quad if frame is None else number_rectangle(*frame)
 
 
-def _reading_frame(quad: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
+def reading_frame(quad: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | None:
     """(centre, unit vector along the reading, width) of a quad in reading order; None when
     it has no direction."""
     top, bottom = quad[1] - quad[0], quad[2] - quad[3]
@@ -68,11 +68,14 @@ def _reading_frame(quad: np.ndarray) -> tuple[np.ndarray, np.ndarray, float] | N
     return quad.mean(axis=0), along / width, width
 
 
-def number_rectangle(centre: np.ndarray, x_axis: np.ndarray, width: float) -> np.ndarray:
+def number_rectangle(centre: np.ndarray, x_axis: np.ndarray, width: float,
+                     height: float | None = None) -> np.ndarray:
     """The quad of a number `width` long centred on `centre`, reading along the unit vector
-    `x_axis`, NUMBER_ASPECT times as wide as tall."""
+    `x_axis`, `height` tall (its top on the negative side when negative), by default
+    NUMBER_ASPECT times as wide as tall."""
     y_axis = np.array([-x_axis[1], x_axis[0]])  # image y points down: +90 degrees is "below"
-    half_x, half_y = x_axis * width / 2, y_axis * width / NUMBER_ASPECT / 2
+    height = width / NUMBER_ASPECT if height is None else height
+    half_x, half_y = x_axis * width / 2, y_axis * height / 2
     return np.array([centre - half_x - half_y, centre + half_x - half_y,
                      centre + half_x + half_y, centre - half_x + half_y])
 
@@ -81,7 +84,7 @@ def neighbours(quad: np.ndarray, px_per_400: float, policy: CascadePolicy) -> li
     """Number-shaped rectangles at the policy's search_steps around a quad, its
     search_width_400 wide (photo pixels; `px_per_400`: photo pixels per pixel at the 400-px
     scale)."""
-    frame = _reading_frame(reading_order(quad))
+    frame = reading_frame(reading_order(quad))
     if frame is None:
         return []
     centre, x_axis, width = frame
@@ -100,7 +103,7 @@ def scan(looks: list[np.ndarray], size: tuple[int, int], px_per_400: float,
     policy's scan_step widths apart, in each distinct direction of the `looks` quads (photo
     pixels), as wide as their median width within search_width_400; the cells nearest the
     looks' centre first."""
-    frames = [f for f in (_reading_frame(reading_order(q)) for q in looks) if f is not None]
+    frames = [f for f in (reading_frame(reading_order(q)) for q in looks) if f is not None]
     if not frames:
         return []
     low, high = (w * px_per_400 for w in policy.search_width_400)
