@@ -100,10 +100,9 @@ class CascadePolicy:
         if "search_steps" in stored:  # lists in JSON
             stored["search_steps"] = tuple(tuple(map(float, step))
                                            for step in stored["search_steps"])
-        if "search_width_400" in stored:
-            stored["search_width_400"] = tuple(map(float, stored["search_width_400"]))
-        if "tile_sides" in stored:
-            stored["tile_sides"] = tuple(map(float, stored["tile_sides"]))
+        for name in ("search_width_400", "tile_sides"):  # lists of numbers in JSON
+            if name in stored:
+                stored[name] = tuple(map(float, stored[name]))
         return cls(**stored)
 
     def to_card(self) -> dict:
