@@ -65,8 +65,7 @@ def test_the_tiles_are_nine_squares_of_their_side_that_cover_the_photo(size):
     side = max(size) / 2
     assert np.allclose(np.maximum(regions[:, 2] - regions[:, 0],
                                   regions[:, 3] - regions[:, 1]), side)
-    # Every point of the photo lies in some tile, well inside one (not on its edge) unless
-    # it is near the photo's own edge.
+    # Every point of the photo lies in some tile.
     points = np.stack(np.meshgrid(np.linspace(0, width, 41), np.linspace(0, height, 41)),
                       axis=-1).reshape(-1, 2)
     inside = ((points[:, None, :] >= regions[None, :, :2])
