@@ -63,6 +63,13 @@ class CascadePolicy:
     # each look's direction (directions closer than scan_same_direction_degrees are one).
     scan_step: float = 0.6
     scan_same_direction_degrees: float = 20.0
+    # A reading less sure than reread_below is read again from its reading box nudged each
+    # of these ways: (along, across) its width and height as shares of them, then its height
+    # and width scaled. Where exactly one text is read at reread_sure or more, that reading
+    # answers: a view that cuts a glyph reads it unsure, one that holds every glyph is sure.
+    reread_below: float = 0.5
+    reread_sure: float = 0.99
+    reader_nudges: tuple[tuple[float, float, float, float], ...] = ()
 
     def __post_init__(self):
         if self.refine_passes < 1 or self.search_agreement < 1:
@@ -77,6 +84,11 @@ class CascadePolicy:
                              f"{self}")
         if not self.short_sides_ratio >= 1.0 or not self.scan_step > 0.0:
             raise ValueError(f"short_sides_ratio is at least 1 and scan_step positive: {self}")
+        if not (0.0 <= self.reread_below <= 1.0 and 0.0 <= self.reread_sure <= 1.0) or any(
+                len(nudge) != 4 or not (nudge[2] > 0 and nudge[3] > 0)
+                for nudge in self.reader_nudges):
+            raise ValueError(f"reread_below and reread_sure are probabilities and each reader "
+                             f"nudge (along, across, height scale > 0, width scale > 0): {self}")
         low, high = self.search_width_400
         if not 0.0 < low <= high or any(len(step) != 3 for step in self.search_steps):
             raise ValueError(f"search_width_400 is (low, high) > 0 and each search step "
@@ -97,9 +109,9 @@ class CascadePolicy:
             turns = stored["second_look_turns"]
             stored["second_look_turns"] = tuple(turns) if isinstance(turns, list | tuple) \
                 else (turns,)
-        if "search_steps" in stored:  # lists in JSON
-            stored["search_steps"] = tuple(tuple(map(float, step))
-                                           for step in stored["search_steps"])
+        for name in ("search_steps", "reader_nudges"):  # lists of lists in JSON
+            if name in stored:
+                stored[name] = tuple(tuple(map(float, step)) for step in stored[name])
         for name in ("search_width_400", "tile_sides"):  # lists of numbers in JSON
             if name in stored:
                 stored[name] = tuple(map(float, stored[name]))
@@ -108,5 +120,6 @@ class CascadePolicy:
     def to_card(self) -> dict:
         return {**asdict(self), "second_look_turns": list(self.second_look_turns),
                 "search_steps": [list(step) for step in self.search_steps],
+                "reader_nudges": [list(nudge) for nudge in self.reader_nudges],
                 "search_width_400": list(self.search_width_400),
                 "tile_sides": list(self.tile_sides)}

@@ -289,8 +289,21 @@ class Predictor:
 
     def read(self, decoded: Decoded, corners: np.ndarray) -> reader.Reading | None:
         """Stage 3: the text in the quad `corners` (photo pixels, spec order) that fits the
-        grammar best, or None when none fits. Needs a package with a reader."""
-        view = reader.model_input(reader.view(decoded, corners))
+        grammar best, or None when none fits. Needs a package with a reader. A reading less
+        sure than the policy's reread_below is read again from its nudged boxes."""
+        reading = self._read_view(decoded, corners)
+        policy = self.policy
+        if not policy.reader_nudges or (reading is not None
+                                        and reading.confidence >= policy.reread_below):
+            return reading
+        again = reader.only_sure([self._read_view(decoded, corners, nudge)
+                                  for nudge in policy.reader_nudges], policy.reread_sure)
+        return again or reading
+
+    def _read_view(self, decoded: Decoded, corners: np.ndarray,
+                   nudge: tuple[float, float, float, float] | None = None
+                   ) -> reader.Reading | None:
+        view = reader.model_input(reader.view(decoded, corners, nudge))
         return reader.read(self.reader.run(view))
 
     def predict(self, image, max_pixels: int = DEFAULT_MAX_PIXELS,

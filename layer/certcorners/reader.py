@@ -69,11 +69,37 @@ def encode(text: str) -> list[int]:
     return [ALPHABET.index(c) + 1 for c in text]
 
 
-def view(decoded: Decoded, quad: np.ndarray) -> np.ndarray:
+def view(decoded: Decoded, quad: np.ndarray,
+         nudge: tuple[float, float, float, float] | None = None) -> np.ndarray:
     """uint8 [VIEW_HEIGHT, VIEW_WIDTH, 1]: the quad's reading box (photo pixels, spec order)
-    upright."""
-    to_photo = homography(VIEW_BOX, reading_box(quad))
+    upright, `nudged` when a nudge is given."""
+    box = reading_box(quad)
+    if nudge is not None:
+        box = nudged(box, *nudge)
+    to_photo = homography(VIEW_BOX, box)
     return decoded.cut(to_photo, (VIEW_WIDTH, VIEW_HEIGHT), fill=255)
+
+
+def nudged(box: np.ndarray, along: float, across: float, height_scale: float,
+           width_scale: float) -> np.ndarray:
+    """A reading box (a rectangle, spec order) moved `along` its width and `across` its
+    height (shares of them; across is towards its bottom), then scaled about its centre."""
+    x_axis = box[1] - box[0]
+    width = float(np.hypot(*x_axis))
+    x_axis = x_axis / width
+    y_axis = np.array([-x_axis[1], x_axis[0]])
+    height = float(np.dot(box[3] - box[0], y_axis))  # signed, as number_rectangle takes it
+    centre = box.mean(axis=0) + along * width * x_axis + across * height * y_axis
+    return number_rectangle(centre, x_axis, width * width_scale, height * height_scale)
+
+
+def only_sure(readings: list[Reading | None], sure: float) -> Reading | None:
+    """The surest of `readings` at `sure` or more, where they all read one canonical text;
+    None where none is that sure or they disagree."""
+    sure_ones = [r for r in readings if r is not None and r.confidence >= sure]
+    if len({r.text for r in sure_ones}) != 1:
+        return None
+    return max(sure_ones, key=lambda r: r.confidence)
 
 
 def reading_box(quad: np.ndarray) -> np.ndarray:

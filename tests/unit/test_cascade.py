@@ -346,6 +346,14 @@ def test_the_cascade_policy_comes_from_the_card_and_older_cards_keep_theirs():
         CascadePolicy(search_width_400=(80.0, 50.0))
     with pytest.raises(ValueError, match="short_sides_ratio"):
         CascadePolicy(short_sides_ratio=0.9)
+    # The reader's nudges too; an older card reads once.
+    nudged = replace(CascadePolicy(), reader_nudges=((0.0, 0.3, 1.0, 1.0),), reread_sure=0.9)
+    card = json.loads(json.dumps({"cascade_policy": nudged.to_card()}))
+    assert CascadePolicy.from_card(card) == nudged and CascadePolicy().reader_nudges == ()
+    with pytest.raises(ValueError, match="reader nudge"):
+        CascadePolicy(reader_nudges=((0.0, 0.3, 1.0),))
+    with pytest.raises(ValueError, match="reader nudge"):
+        CascadePolicy(reader_nudges=((0.0, 0.3, 0.0, 1.0),))
 
 
 

@@ -183,3 +183,26 @@ def test_the_confidence_sums_every_alignment_of_the_text_among_every_valid_one()
         this += p if reader.canonical(text) == reading.text else 0.0
     assert invalid > 1e-4 and 0.05 < this / valid < 0.95  # neither part is trivial
     assert reading.confidence == pytest.approx(this / valid, rel=1e-4)
+
+
+def test_a_nudged_box_moves_by_shares_of_the_box_and_scales_about_its_centre():
+    box = reader.number_rectangle(np.array([300.0, 200.0]), np.array([0.6, 0.8]), 100.0, 20.0)
+    across = np.array([-0.8, 0.6])  # towards the box's bottom
+    np.testing.assert_allclose(reader.nudged(box, 0.0, 0.5, 1.0, 1.0), box + 10.0 * across)
+    np.testing.assert_allclose(reader.nudged(box, 0.1, 0.0, 1.0, 1.0),
+                               box + 10.0 * np.array([0.6, 0.8]))
+    scaled = reader.nudged(box, 0.0, 0.0, 1.5, 0.5)
+    np.testing.assert_allclose(scaled.mean(axis=0), box.mean(axis=0))
+    assert np.linalg.norm(scaled[1] - scaled[0]) == pytest.approx(50.0)
+    assert np.linalg.norm(scaled[3] - scaled[0]) == pytest.approx(30.0)
+
+
+def test_only_a_text_every_sure_view_agrees_on_is_taken():
+    def reading(text, confidence):
+        return reader.Reading(text, confidence)
+
+    assert reader.only_sure([reading("BA123XY", 0.4), None, reading("BA-123XY", 0.995),
+                             reading("BA123XY", 0.999)], 0.99) == reading("BA123XY", 0.999)
+    assert reader.only_sure([reading("BA123XY", 0.999), reading("BA123XV", 0.995)], 0.99) \
+        is None
+    assert reader.only_sure([reading("BA123XY", 0.98), None], 0.99) is None
