@@ -210,7 +210,9 @@ def reading_metrics(records: list[dict], reader_threshold: float) -> dict:
                   for name in ("read_right", "read_wrong", "not_read")} if count else {}
         return {"certificates": count, **shares}
 
-    metrics = {"reader_threshold": reader_threshold, **figures(rows)}
+    metrics = {"reader_threshold": reader_threshold, **figures(rows),
+               "read_again": sum(o != "not_read" and reading.read_again
+                                 for o, _, reading in rows)}
     for name, key in (("font", lambda e: e.meta.get("font")),
                       ("number_height_400", _number_height_bucket)):
         groups = sorted({str(key(e)) for _, e, _ in rows}, key=str)
@@ -379,7 +381,8 @@ def report(metrics: dict) -> str:
                      f"reader threshold {reading['reader_threshold']}): right "
                      f"{reading['read_right_share']:.2%}, wrong "
                      f"{reading['read_wrong_share']:.2%}, not read "
-                     f"{reading['not_read_share']:.2%}")
+                     f"{reading['not_read_share']:.2%}; read again from nudged boxes: "
+                     f"{reading.get('read_again', 0)}")
         lines += [f"    read wrong: {r['file']} ({r['label']!r} read {r['read']!r}, "
                   f"confidence {r['text_confidence']})"
                   for r in reading["read_wrong"][:LISTED_PHOTOS]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -298,7 +298,7 @@ class Predictor:
             return reading
         again = reader.only_sure([self._read_view(decoded, corners, nudge)
                                   for nudge in policy.reader_nudges], policy.reread_sure)
-        return again or reading
+        return reading if again is None else replace(again, read_again=True)
 
     def _read_view(self, decoded: Decoded, corners: np.ndarray,
                    nudge: tuple[float, float, float, float] | None = None

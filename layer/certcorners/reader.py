@@ -49,6 +49,7 @@ TIME_STEPS = VIEW_WIDTH // 4  # the network's columns
 class Reading:
     text_as_printed: str  # "BA-123XY": the separator as read
     confidence: float  # P(its canonical text | a text the grammar allows)
+    read_again: bool = False  # read from a nudged box (Predictor.read)
 
     @property
     def text(self) -> str:

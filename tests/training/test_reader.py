@@ -173,17 +173,18 @@ def test_a_reader_joins_a_package_with_parity_and_the_cascade_reads(
 def test_reading_figures_match_a_hand_computed_case():
     from training.evaluate import reading_metrics
 
-    def record(text, read, confidence, font="Lato", answered=True, height=20.0):
+    def record(text, read, confidence, font="Lato", answered=True, height=20.0, again=False):
         corners = np.array([[100, 100], [100 + 6 * height, 100], [100 + 6 * height,
                                                                   100 + height],
                             [100, 100 + height]], float)
         example = Example(Path(f"{text or 'none'}.jpg"), 1000, 800,
                           corners if text else None, {"text": text, "font": font})
-        reading = None if read is None else reader.Reading(read, confidence)
+        reading = None if read is None else reader.Reading(read, confidence, again)
         return {"example": example, "reading": reading, "answered": answered}
 
     records = [
-        record("BA-123XY", "BA123XY", 0.99),  # right: the separator does not count
+        record("BA-123XY", "BA123XY", 0.99, again=True),  # right, from a nudged box; the
+        # separator does not count
         record("BA 123XY", "BA 128XY", 0.95, font="Roboto"),  # wrong
         record("KE555AA", "KE555AA", 0.40),  # not read: below the threshold
         record("KE556AA", None, 0.0, height=5.0),  # not read: nothing fits the grammar
@@ -195,6 +196,7 @@ def test_reading_figures_match_a_hand_computed_case():
     assert figures["read_right_share"] == 0.25
     assert figures["read_wrong_share"] == 0.25
     assert figures["not_read_share"] == 0.5
+    assert figures["read_again"] == 1
     assert figures["by_font"]["Roboto"] == {"certificates": 1, "read_right_share": 0.0,
                                             "read_wrong_share": 1.0, "not_read_share": 0.0}
     assert figures["by_font"]["Lato"]["read_right_share"] == pytest.approx(1 / 3, abs=1e-4)

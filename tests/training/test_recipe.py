@@ -141,7 +141,8 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
     card = json.loads((ROOT / "training" / "reference" / "model_card.json").read_text())
     steps = {s.name: s.command for s in recipe.steps}
     # export -> card-finder -> reader-package -> turned-search -> settled-stands -> tiles
-    # -> reading-box (recards): the card is the last's, and names the one before it.
+    # -> reading-box -> reader-nudges (recards): the card is the last's, and names the one
+    # before it.
     flags = steps["export"]
     assert flags[flags.index("--notes") + 1] == card["notes"]
     assert float(flags[flags.index("--threshold") + 1]) == card["confidence_threshold"]
@@ -154,7 +155,8 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
     assert flags[flags.index("--package") + 1].startswith(
         steps["card-finder"][steps["card-finder"].index("--out") + 1])
     # Each recard takes the package of the step before it.
-    chain = ["reader-package", "turned-search", "settled-stands", "tiles", "reading-box"]
+    chain = ["reader-package", "turned-search", "settled-stands", "tiles", "reading-box",
+             "reader-nudges"]
     for before, step in zip(chain, chain[1:], strict=False):
         flags = steps[step]
         assert flags[flags.index("--package") + 1].startswith(
@@ -167,6 +169,10 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
     rule, _, sides_json = flags[flags.index("--policy") + 1].partition("=")
     assert rule == "tile_sides"
     assert json.loads(sides_json) == card["cascade_policy"]["tile_sides"]
+    flags = steps["reader-nudges"]
+    rules = dict(flags[i + 1].split("=", 1) for i, flag in enumerate(flags) if flag == "--policy")
+    assert json.loads(rules["reader_nudges"]) == card["cascade_policy"]["reader_nudges"]
+    assert float(rules["reread_sure"]) == card["cascade_policy"]["reread_sure"]
     flags = steps[chain[-2]]
     assert flags[flags.index("--version") + 1] == card["recarded_from"]["version"]
     flags = steps[chain[-1]]

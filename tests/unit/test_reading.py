@@ -1,5 +1,6 @@
 """The number's text through the real handler: the reference package's reader on the sample
-and held-out photos, a reading below the card's threshold, and a package without a reader."""
+and held-out photos, a reading below the card's threshold, an unsure reading read again from
+nudged boxes, and a package without a reader."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import base64
 import io
 import json
 import tarfile
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from certcorners.model_store import ModelStore
+from certcorners.preprocessing import decode
 from certcorners.reader import canonical
 
-from tests.conftest import HELD_OUT, invoke, load_event, photo_labels, put_package
+from tests.conftest import HELD_OUT, invoke, load_event, photo_bytes, photo_labels, put_package
 
 SAMPLES = {"corners-jpeg.json": "certificate-1200x847.jpg",
            "corners-png.json": "certificate-600x800.png"}
@@ -107,3 +111,22 @@ def test_the_model_route_names_the_reader(handler):
     assert status == 200
     assert card["reader_model"] == "reader.tflite" and "reader.tflite" in card["files"]
     assert card["reader_threshold"] >= 0.5 and card["reader_parameters"] <= 200_000
+
+
+def test_an_unsure_reading_is_read_again_from_its_nudged_boxes(reference_predictor,
+                                                                monkeypatch):
+    """Corners half the number's height too low: the view cuts the glyphs and its reading is
+    unsure; the card's nudged boxes hold them whole and read the label. Without nudges the
+    reading stays unsure (served as text null)."""
+    label = photo_labels()["certificate-600x800.png"]
+    names = ("top_left", "top_right", "bottom_right", "bottom_left")
+    corners = np.array([label["corners"][n] for n in names], dtype=float)
+    corners[:, 1] += 0.5 * np.linalg.norm(corners[3] - corners[0])
+    decoded = decode(photo_bytes("certificate-600x800.png"))
+    policy = reference_predictor.policy
+    assert policy.reader_nudges, "the reference card names the reader's nudges"
+    again = reference_predictor.read(decoded, corners)
+    assert again.text == canonical(label["text"]) and again.confidence >= policy.reread_sure
+    monkeypatch.setattr(reference_predictor, "policy", replace(policy, reader_nudges=()))
+    once = reference_predictor.read(decoded, corners)
+    assert once is None or once.confidence < policy.reread_below
