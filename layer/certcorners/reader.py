@@ -84,9 +84,12 @@ def view(decoded: Decoded, quad: np.ndarray,
 def nudged(box: np.ndarray, along: float, across: float, height_scale: float,
            width_scale: float) -> np.ndarray:
     """A reading box (a rectangle, spec order) moved `along` its width and `across` its
-    height (shares of them; across is towards its bottom), then scaled about its centre."""
+    height (shares of them; across is towards its bottom), then scaled about its centre. A
+    box with no width (a degenerate quad's) stays as it is."""
     x_axis = box[1] - box[0]
     width = float(np.hypot(*x_axis))
+    if not width > 0:
+        return box
     x_axis = x_axis / width
     y_axis = np.array([-x_axis[1], x_axis[0]])
     height = float(np.dot(box[3] - box[0], y_axis))  # signed, as number_rectangle takes it

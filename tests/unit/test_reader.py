@@ -195,6 +195,8 @@ def test_a_nudged_box_moves_by_shares_of_the_box_and_scales_about_its_centre():
     np.testing.assert_allclose(scaled.mean(axis=0), box.mean(axis=0))
     assert np.linalg.norm(scaled[1] - scaled[0]) == pytest.approx(50.0)
     assert np.linalg.norm(scaled[3] - scaled[0]) == pytest.approx(30.0)
+    point = np.full((4, 2), 7.0)  # a degenerate quad's box: nothing to move along
+    np.testing.assert_array_equal(reader.nudged(point, 0.1, 0.3, 1.2, 1.0), point)
 
 
 def test_only_a_text_every_sure_view_agrees_on_is_taken():
