@@ -86,14 +86,13 @@ def nudged(box: np.ndarray, along: float, across: float, height_scale: float,
     """A reading box (a rectangle, spec order) moved `along` its width and `across` its
     height (shares of them; across is towards its bottom), then scaled about its centre. A
     box with no width (a degenerate quad's) stays as it is."""
-    x_axis = box[1] - box[0]
-    width = float(np.hypot(*x_axis))
-    if not width > 0:
+    frame = reading_frame(box)
+    if frame is None:
         return box
-    x_axis = x_axis / width
+    centre, x_axis, width = frame
     y_axis = np.array([-x_axis[1], x_axis[0]])
     height = float(np.dot(box[3] - box[0], y_axis))  # signed, as number_rectangle takes it
-    centre = box.mean(axis=0) + along * width * x_axis + across * height * y_axis
+    centre = centre + along * width * x_axis + across * height * y_axis
     return number_rectangle(centre, x_axis, width * width_scale, height * height_scale)
 
 
