@@ -21,7 +21,8 @@ A recipe file (TOML) holds:
 
 Running it again resumes: a dataset with its labels.jsonl, a fetch with its model, a training
 phase with its model.keras, an export with its package are skipped. Each step's command and
-output are appended to `{runs}/<recipe>.log`.
+output go to `{runs}/logs/<step>.log` as it runs, and are appended whole to
+`{runs}/<recipe>.log` when it ends.
 """
 
 from __future__ import annotations
@@ -223,8 +224,13 @@ def deliver(recipe: Recipe, out=sys.stdout) -> None:
 
 
 def _run_step(recipe: Recipe, step: Step) -> None:
+    """Runs one step with its output in its own log (`{runs}/logs/<step>.log`, to follow
+    while it runs), then appends that log whole to the recipe's: two `--only` runs at once
+    leave each step's lines together."""
     started = dt.datetime.now(dt.UTC)
-    with open(recipe.log, "a") as log:
+    step_log = recipe.runs / "logs" / f"{step.name}.log"
+    step_log.parent.mkdir(parents=True, exist_ok=True)
+    with open(step_log, "w") as log:
         log.write(f"\n== {started:%Y-%m-%d %H:%M:%S} UTC [{step.name}] "
                   f"{' '.join(step.command)}\n")
         log.flush()
@@ -234,9 +240,11 @@ def _run_step(recipe: Recipe, step: Step) -> None:
             result = subprocess.run(step.command, stdout=log, stderr=subprocess.STDOUT)
         seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
         log.write(f"== [{step.name}] exit {result.returncode} after {seconds:.0f} s\n")
+    with open(recipe.log, "a") as whole:
+        whole.write(step_log.read_text())
     if result.returncode != 0 or not step.done.exists():
         raise RuntimeError(f"step {step.name} failed (exit {result.returncode}); its output "
-                           f"is in {recipe.log}")
+                           f"is in {step_log}")
 
 
 def _fetch(step: Step, log) -> subprocess.CompletedProcess:

@@ -253,9 +253,13 @@ name = "bare"
 commit = "{bare}"
 path = "reference/model.tar.gz"
 """)
-    with pytest.raises(RuntimeError, match="step bare failed"):
+    with pytest.raises(RuntimeError, match="step bare failed.*logs/bare.log"):
         run(load(missing), out=io.StringIO())
     assert not (tmp_path / "runs" / "bare" / "model.keras").exists()
+    # The step's own log says why, and the recipe's log holds it whole.
+    step_log = (tmp_path / "runs" / "logs" / "bare.log").read_text()
+    assert "has no Keras locator" in step_log and "exit 1" in step_log
+    assert step_log in (tmp_path / "runs" / "missing.log").read_text()
     assert run(load(tmp_path / "fetch.toml"), out=io.StringIO()) == ["older", "beside", "newer"]
     assert (tmp_path / "runs" / "older" / "model.keras").read_bytes() == b"inside"
     assert (tmp_path / "runs" / "beside" / "model.keras").read_bytes() == b"beside"
