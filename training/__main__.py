@@ -16,6 +16,17 @@ def _positive(text: str) -> int:
     return value
 
 
+def _widths(text: str) -> tuple[int, ...]:
+    """"8,12,16": the widths of a network's blocks, in order."""
+    try:
+        widths = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"comma-separated whole numbers, got {text!r}") from None
+    if any(width < 1 for width in widths):
+        raise argparse.ArgumentTypeError(f"widths must be at least 1, got {text!r}")
+    return widths
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     steps = root.add_subparsers(dest="step", required=True)
@@ -64,12 +75,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--strided-blocks", type=int, default=0,
                    help="leading blocks with a stride-2 convolution instead of a max-pool "
                         "(faster; --init-from a pooled model's weights loads into it)")
+    p.add_argument("--filters", type=_widths, default=None,
+                   help="each block's convolution width, e.g. 8,12,16,24,48,96 (default: "
+                        "LocatorConfig's; --init-from: the model's own)")
 
     p = steps.add_parser("train-finder", help="fit the card finder (the card's box on the "
                          "400 x 400 canvas, and whether there is a card)", formatter_class=defaults)
     _training_options(p, epochs=10, batch_size=32, learning_rate=1e-3, patience=4)
     p.add_argument("--strided-blocks", type=int, default=3,
                    help="leading blocks with a stride-2 convolution (as the locator's)")
+    p.add_argument("--filters", type=_widths, default=None,
+                   help="each block's convolution width (default: LocatorConfig's; as the "
+                        "locator's it starts from)")
 
     p = steps.add_parser("reader-views", help="synthetic views of the number and its text, "
                          "for the reader (fast: only the number is drawn)",
@@ -112,6 +129,9 @@ def parser() -> argparse.ArgumentParser:
                    help="blocks after the first whose first convolution strides by 2 instead "
                         "of a max-pool ending the block (faster; --init-from a pooled "
                         "refiner's weights, or a package's refiner, loads into it)")
+    p.add_argument("--filters", type=_widths, default=None,
+                   help="the five blocks' convolution widths, e.g. 12,16,24,32,48 (default: "
+                        "RefinerConfig's; --init-from: the model's own)")
     p.add_argument("--hard-negatives", type=int, default=0,
                    help="crops more per photo without a certificate, where the cascade of "
                         "--hard-negatives-from is surest of a number (print serving's search "
@@ -226,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _widths_option(args) -> dict:
+    """--filters for a network's config, where given (else the config's default)."""
+    return {} if args.filters is None else {"filters": args.filters}
+
+
 def _run_options(args) -> dict:
     """What every training step's options give its RunConfig (training.fit)."""
     return {"train_dirs": tuple(str(p) for p in args.train), "val_dir": str(args.val),
@@ -276,7 +301,8 @@ def _run(args) -> int:
         from training.locator import LocatorConfig, LocatorTrainConfig, train_locator
 
         config = LocatorTrainConfig(**_run_options(args),
-                                    model=LocatorConfig(strided_blocks=args.strided_blocks))
+                                    model=LocatorConfig(**_widths_option(args),
+                                                        strided_blocks=args.strided_blocks))
         for key, value in train_locator(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "train-finder":
@@ -284,7 +310,8 @@ def _run(args) -> int:
         from training.locator import LocatorConfig
 
         config = FinderConfig(**_run_options(args),
-                              model=LocatorConfig(strided_blocks=args.strided_blocks))
+                              model=LocatorConfig(**_widths_option(args),
+                                                  strided_blocks=args.strided_blocks))
         for key, value in train_finder(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "reader-views":
@@ -313,7 +340,8 @@ def _run(args) -> int:
                 errors=GuessErrors(shift=args.shift, wide_shift=args.wide_shift),
                 hard_negatives=args.hard_negatives,
                 hard_negatives_from=str(args.hard_negatives_from or "")),
-            model=RefinerConfig(strided_blocks=args.strided_blocks))
+            model=RefinerConfig(**_widths_option(args),
+                                strided_blocks=args.strided_blocks))
         for key, value in train_refiner(config).items():
             print(f"{key:>24}: {value}")
     elif args.step == "evaluate":

@@ -18,7 +18,7 @@ from certcorners.preprocessing import INPUT_SIZE, PREPROCESSING_VERSION
 from keras import ops
 
 from training.dataset import Example, cached_arrays, canvas_of, read_examples
-from training.fit import Batches, RunConfig, distribution_strategy, fit
+from training.fit import Batches, RunConfig, check_same_widths, distribution_strategy, fit
 from training.locator import LocatorConfig, build_locator, strided_blocks
 
 CACHE_FILE = "finder-400.npz"
@@ -102,6 +102,7 @@ def train_finder(config: FinderConfig, datasets=None) -> dict:
         if strided_blocks(source) > config.model.strided_blocks:
             raise ValueError(f"{config.init_from} strides more blocks than this finder's "
                              f"{config.model.strided_blocks}")
+        check_same_widths(source, build_finder(config.model), config.init_from)
 
     def build() -> keras.Model:
         model = build_finder(config.model)

@@ -53,6 +53,20 @@ class RunConfig:
         return asdict(self)
 
 
+def check_same_widths(source: keras.Model, model: keras.Model, init_from: str | Path) -> None:
+    """Raises ValueError where the network started from (`source`) has convolutions of other
+    widths than the one being trained: its weights would not load, or (the finder's trunk)
+    would load only where they fit."""
+    def widths(network: keras.Model) -> tuple[int, ...]:
+        return tuple(int(layer.filters) for layer in network.layers
+                     if isinstance(layer, layers.Conv2D))
+
+    if widths(source) != widths(model):
+        raise ValueError(f"{init_from} has convolutions {list(widths(source))} wide, this "
+                         f"network {list(widths(model))}: train it with the --filters it was "
+                         f"made with")
+
+
 class Batches(keras.utils.PyDataset):
     """uint8 images [N, H, W, 1] in memory -> float32 batches in [0, 1], reshuffled each
     epoch when `shuffle`."""

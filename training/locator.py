@@ -18,7 +18,7 @@ from certcorners.preprocessing import INPUT_SIZE
 from keras import layers, ops
 
 from training.dataset import load_arrays
-from training.fit import Batches, RunConfig, distribution_strategy, fit
+from training.fit import Batches, RunConfig, check_same_widths, distribution_strategy, fit
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,9 @@ def train_locator(config: LocatorTrainConfig, datasets=None) -> dict:
             # learnt to stride: a worse start, silently.
             raise ValueError(f"{config.init_from} strides its first {source_strided} blocks: "
                              f"train it with --strided-blocks {source_strided} (or more)")
+
+    if config.init_from:
+        check_same_widths(source, build_locator(config.model), config.init_from)
 
     def build() -> keras.Model:
         model = build_locator(config.model)

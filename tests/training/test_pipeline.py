@@ -160,6 +160,31 @@ def test_a_strided_locator_is_not_fine_tuned_as_a_pooled_one(tmp_path):
         train_locator(config, datasets=((images, targets), (images, targets)))
 
 
+def test_a_locator_of_other_widths_is_not_started_from(tmp_path):
+    narrow = LocatorConfig(filters=(8, 12, 16, 24, 48, 96), strided_blocks=3)
+    build_locator(narrow).save(tmp_path / "narrow.keras")
+    images = np.zeros((4, 400, 400, 1), np.uint8)
+    targets = np.full((4, 8), 0.5, np.float32)
+    config = LocatorTrainConfig(out_dir=str(tmp_path / "run"), epochs=1, batch_size=4,
+                                init_from=str(tmp_path / "narrow.keras"),
+                                model=LocatorConfig(strided_blocks=3))
+    with pytest.raises(ValueError, match=r"\[8, 12, 16, 24, 48, 96\] wide.*--filters"):
+        train_locator(config, datasets=((images, targets), (images, targets)))
+    assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_filters_on_the_command_line_shape_the_network():
+    from training.__main__ import parser
+
+    args = parser().parse_args(["train-locator", "--train", "a", "--val", "b", "--out", "c",
+                                "--filters", "8,12,16,24,48,96"])
+    assert args.filters == (8, 12, 16, 24, 48, 96)
+    for bad in ("8,0,16", "8,x"):
+        with pytest.raises(SystemExit):
+            parser().parse_args(["train-refiner", "--train", "a", "--val", "b", "--out", "c",
+                                 "--filters", bad])
+
+
 def test_strided_locator_takes_a_pooled_locators_weights_at_a_fraction_of_the_cost():
     from training.fit import multiply_accumulates
     from training.locator import strided_blocks

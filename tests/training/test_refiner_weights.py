@@ -76,6 +76,15 @@ def test_a_strided_refiner_is_not_fine_tuned_as_a_pooled_one(crops, tmp_path):
         initial_refiner(tmp_path / "strided.keras", RefinerConfig(strided_blocks=1), crops)
 
 
+def test_a_refiner_of_other_widths_is_not_started_from(crops, tmp_path):
+    narrow = RefinerConfig(filters=(12, 16, 24, 32, 48), strided_blocks=2)
+    build_refiner(narrow).save(tmp_path / "narrow.keras")
+    with pytest.raises(ValueError, match="--filters"):
+        initial_refiner(tmp_path / "narrow.keras", RefinerConfig(strided_blocks=2), crops)
+    assert initial_refiner(tmp_path / "narrow.keras", narrow, crops).count_params() == (
+        build_refiner(narrow).count_params())
+
+
 @pytest.mark.parametrize("strided_blocks", [-1, 3])
 def test_a_refiner_strides_at_most_two_blocks(strided_blocks):
     with pytest.raises(ValueError, match="strided_blocks"):
