@@ -1,6 +1,6 @@
-"""python -m training <step> ...: generate, bench-data, augment, train-locator, train-finder,
-train-refiner, reader-views, train-reader, evaluate, export, recard, publish, demo, and run
-(a recipe: training/recipes/*.toml)."""
+"""python -m training <step> ...: generate, bench-data, bench-networks, augment,
+train-locator, train-finder, train-refiner, reader-views, train-reader, evaluate, export,
+recard, publish, demo, and run (a recipe: training/recipes/*.toml)."""
 
 from __future__ import annotations
 
@@ -59,6 +59,15 @@ def parser() -> argparse.ArgumentParser:
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--count", type=_positive, default=20, help="makings of each a round")
     p.add_argument("--rounds", type=_positive, default=3, help="rounds, profiles alternating")
+
+    p = steps.add_parser("bench-networks", help="ms a call of untrained network designs as "
+                         "served (LiteRT, 1 thread), in turns: a design timed before training",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--locator", action="append", default=[], metavar="WIDTHS:STRIDED",
+                   help="a locator design, e.g. 8,12,16,24,48,96:4 (repeat for more)")
+    p.add_argument("--refiner", action="append", default=[], metavar="WIDTHS:STRIDED",
+                   help="a refiner design, e.g. 12,16,24,32,48:2 (repeat for more)")
+    p.add_argument("--rounds", type=_positive, default=30, help="rounds, designs in turns")
 
     p = steps.add_parser("augment", help="augmented copies of your own labelled photos",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -293,6 +302,14 @@ def _run(args) -> int:
         from training.bench import bench_data
 
         print(json.dumps(bench_data(args.count, args.rounds), indent=2))
+    elif args.step == "bench-networks":
+        import json
+
+        from training.network_speed import bench_networks
+
+        if not args.locator and not args.refiner:
+            raise ValueError("name at least one --locator or --refiner design")
+        print(json.dumps(bench_networks(args.locator, args.refiner, args.rounds), indent=2))
     elif args.step == "augment":
         from training.dataset import augment
 
