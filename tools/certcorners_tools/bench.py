@@ -518,10 +518,16 @@ def side_by_side(baseline: Path, setup: dict, repeats: int) -> dict:
                                         for k, v in medians["committed"].items()}}
 
 
+def _over_photos_p95(samples_ms: list[float]) -> float | None:
+    """The 95th percentile over photos of each photo's p50 (None for no photo)."""
+    return round(float(np.percentile(samples_ms, 95)), 2) if samples_ms else None
+
+
 def cascade_photos(args) -> int:
     """The cascade alone (1 thread, photos decoded beforehand) on a folder's photos, the
-    committed package and --baseline in alternating fresh processes: the median over photos
-    of each photo's p50, for the photos each side answers and those it refuses."""
+    committed package and --baseline in alternating fresh processes: the median and the
+    95th percentile over photos of each photo's p50, for the photos each side answers and
+    those it refuses."""
     photos = sorted(str(p) for p in args.cascade_photos.iterdir()
                     if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     if not photos:
@@ -543,7 +549,9 @@ def cascade_photos(args) -> int:
         report["sides"][side] = {
             "version": version, "answered": len(answered), "refused": len(refused),
             "answer_p50_ms": round(statistics.median(answered), 2) if answered else None,
+            "answer_p95_ms": _over_photos_p95(answered),
             "refusal_p50_ms": round(statistics.median(refused), 2) if refused else None,
+            "refusal_p95_ms": _over_photos_p95(refused),
             "decode_p50_ms": round(statistics.median(r["decode_p50"]
                                                      for r in result.values()), 2)}
         reads = [r["read_p50"] for r in result.values() if "read_p50" in r]
