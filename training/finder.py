@@ -102,7 +102,7 @@ def train_finder(config: FinderConfig, datasets=None) -> dict:
         if strided_blocks(source) > config.model.strided_blocks:
             raise ValueError(f"{config.init_from} strides more blocks than this finder's "
                              f"{config.model.strided_blocks}")
-        check_same_widths(source, build_finder(config.model), config.init_from)
+        check_same_widths(source, config.model.filters, config.init_from)
 
     def build() -> keras.Model:
         model = build_finder(config.model)

@@ -53,18 +53,21 @@ class RunConfig:
         return asdict(self)
 
 
-def check_same_widths(source: keras.Model, model: keras.Model, init_from: str | Path) -> None:
-    """Raises ValueError where the network started from (`source`) has convolutions of other
-    widths than the one being trained: its weights would not load, or (the finder's trunk)
-    would load only where they fit."""
-    def widths(network: keras.Model) -> tuple[int, ...]:
-        return tuple(int(layer.filters) for layer in network.layers
-                     if isinstance(layer, layers.Conv2D))
+def convolution_widths(network: keras.Model) -> tuple[int, ...]:
+    """The widths of a network's convolutions, in order."""
+    return tuple(int(layer.filters) for layer in network.layers
+                 if isinstance(layer, layers.Conv2D))
 
-    if widths(source) != widths(model):
-        raise ValueError(f"{init_from} has convolutions {list(widths(source))} wide, this "
-                         f"network {list(widths(model))}: train it with the --filters it was "
-                         f"made with")
+
+def check_same_widths(source: keras.Model, widths: tuple[int, ...],
+                      init_from: str | Path) -> None:
+    """Raises ValueError where the network started from (`source`) has convolutions of other
+    `widths` than the one being trained: its weights would not load, or (the finder's trunk)
+    would load only where they fit."""
+    if convolution_widths(source) != tuple(widths):
+        raise ValueError(f"{init_from} has convolutions {list(convolution_widths(source))} "
+                         f"wide, this network {list(widths)}: train it with the --filters it "
+                         f"was made with")
 
 
 class Batches(keras.utils.PyDataset):

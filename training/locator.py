@@ -119,7 +119,7 @@ def train_locator(config: LocatorTrainConfig, datasets=None) -> dict:
                              f"train it with --strided-blocks {source_strided} (or more)")
 
     if config.init_from:
-        check_same_widths(source, build_locator(config.model), config.init_from)
+        check_same_widths(source, config.model.filters, config.init_from)
 
     def build() -> keras.Model:
         model = build_locator(config.model)

@@ -12,9 +12,7 @@ design's ratio to the first of its kind.
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -32,14 +30,12 @@ def parse_design(text: str) -> tuple[tuple[int, ...], int]:
                          ) from None
 
 
-def _interpreter(model, folder: Path, name: str):
+def _interpreter(model):
     from ai_edge_litert.interpreter import Interpreter
 
     from training.export import to_tflite
 
-    path = folder / f"{name}.tflite"
-    path.write_bytes(to_tflite(model))
-    interpreter = Interpreter(model_path=str(path), num_threads=1)
+    interpreter = Interpreter(model_content=to_tflite(model), num_threads=1)
     interpreter.allocate_tensors()
     return interpreter
 
@@ -56,20 +52,17 @@ def bench_networks(locators: list[str], refiners: list[str], rounds: int = 30,
                      build_refiner(RefinerConfig(filters=widths, strided_blocks=strided)))
             designs[f"{kind} {text}"] = (kind, model)
     times: dict[str, list[float]] = {name: [] for name in designs}
-    with tempfile.TemporaryDirectory() as folder:
-        interpreters = {name: _interpreter(model, Path(folder), f"design{i}")
-                        for i, (name, (_, model)) in enumerate(designs.items())}
-        rng = np.random.default_rng(0)
-        for _ in range(rounds):
-            for name, interpreter in interpreters.items():
-                detail = interpreter.get_input_details()[0]
-                interpreter.set_tensor(detail["index"],
-                                       rng.random(detail["shape"], dtype=np.float32))
-                interpreter.invoke()  # warm the caches for this design
-                started = time.perf_counter()
-                for _ in range(calls):
-                    interpreter.invoke()
-                times[name].append((time.perf_counter() - started) * 1000 / calls)
+    interpreters = {name: _interpreter(model) for name, (_, model) in designs.items()}
+    rng = np.random.default_rng(0)
+    for _ in range(rounds):
+        for name, interpreter in interpreters.items():
+            detail = interpreter.get_input_details()[0]
+            interpreter.set_tensor(detail["index"], rng.random(detail["shape"], dtype=np.float32))
+            interpreter.invoke()  # warm the caches for this design
+            started = time.perf_counter()
+            for _ in range(calls):
+                interpreter.invoke()
+            times[name].append((time.perf_counter() - started) * 1000 / calls)
     report, first = {}, {}
     for name, (kind, model) in designs.items():
         median = statistics.median(times[name])

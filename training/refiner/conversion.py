@@ -10,7 +10,7 @@ import numpy as np
 from certcorners.preprocessing import unit_range
 from keras import layers
 
-from training.fit import check_same_widths
+from training.fit import check_same_widths, convolution_widths
 from training.packages import training_file, verified_package
 from training.refiner.network import RefinerConfig, build_refiner
 
@@ -105,6 +105,6 @@ def initial_refiner(init_from: str | Path, config: RefinerConfig, crops: np.ndar
                          f"--strided-blocks {source_strided} (its weights in a pooled refiner "
                          f"would run where they never learnt to)")
     model = build_refiner(config)
-    check_same_widths(source, model, init_from)
+    check_same_widths(source, convolution_widths(model), init_from)
     model.set_weights(source.get_weights())
     return model
