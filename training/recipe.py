@@ -7,22 +7,18 @@ A recipe file (TOML) holds:
 - `[[datasets]]`: name, count, negatives, seed, phone-share, phone-profile, spec-profile
   (`training generate`); or name, kind = "reader-views", cards, seed (`training
   reader-views`: the reader's synthetic views);
-- `[[fetch]]`: a package from git history (name, commit, path), for its Keras locator as the
-  run's model.keras (inside packages before 2026-12-06, beside them after: locator.keras, or
-  model.keras before the stage names);
-- `[[phases]]`: name, command (train-locator, train-finder, train-refiner, train-reader, export or
-  recard) and
-  that command's flags, with `{data}` and `{runs}` in paths; train phases write `{runs}/<name>`,
-  an export `run`'s or a recard `out`'s `package/`;
+- `[[phases]]`: name, command (train-locator, train-finder, train-refiner, train-reader, export
+  or recard) and that command's flags, with `{data}` and `{runs}` in paths; train phases write
+  `{runs}/<name>`, an export `run`'s or a recard `out`'s `package/`;
 - `[deliver]` (optional): where the last export's (or recard's) package, its training files
   (the Keras models beside it), card, histories, evaluations and the run's log are copied
   (the committed reference) once every step is done; `deliver` alone copies them without
   running any step.
 
-Running it again resumes: a dataset with its labels.jsonl, a fetch with its model, a training
-phase with its model.keras, an export with its package are skipped. Each step's command and
-output go to `{runs}/logs/<step>.log` as it runs, and are appended whole to
-`{runs}/<recipe>.log` when it ends.
+Running it again resumes: a dataset with its labels.jsonl, a training phase with its
+model.keras, an export with its package are skipped. Each step's command and output go to
+`{runs}/logs/<step>.log` as it runs, and are appended whole to `{runs}/<recipe>.log` when it
+ends.
 """
 
 from __future__ import annotations
@@ -31,21 +27,17 @@ import datetime as dt
 import shutil
 import subprocess
 import sys
-import tarfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from certcorners.model_card import LOCATOR_KERAS_FILES
-
 from training import RUN_MODEL_FILE
 
 COMMANDS = ("train-locator", "train-finder", "train-refiner", "train-reader", "export", "recard")
-RECIPE_KEYS = {"data", "runs", "description", "datasets", "fetch", "phases", "deliver"}
+RECIPE_KEYS = {"data", "runs", "description", "datasets", "phases", "deliver"}
 DATASET_KEYS = {"name", "count", "negatives", "seed", "phone-share", "phone-profile",
                 "spec-profile"}
 READER_VIEWS_KEYS = {"name", "kind", "cards", "seed"}
-FETCH_KEYS = {"name", "commit", "path"}
 
 
 @dataclass(frozen=True)
@@ -56,8 +48,6 @@ class Step:
     name: str
     command: list[str]
     done: Path
-    unpack: Path | None = None  # a fetched package, unpacked here for its model.keras
-    source: tuple[str, str] | None = None  # the fetched package's (commit, path)
 
 
 @dataclass(frozen=True)
@@ -152,14 +142,6 @@ def load(path: str | Path) -> Recipe:
                                  "--phone-profile", str(entry.get("phone-profile", "phone")),
                                  "--spec-profile", str(entry.get("spec-profile", "spec"))],
                           out / "labels.jsonl"))
-    for entry in spec.get("fetch", []):
-        name = named(entry, "fetch")
-        if set(entry) != FETCH_KEYS:
-            raise ValueError(f"{path}: fetch {name} takes exactly {sorted(FETCH_KEYS)}")
-        package = runs / name / "package.tar.gz"
-        steps.append(Step(name, ["git", "show", f"{entry['commit']}:{entry['path']}"],
-                          runs / name / RUN_MODEL_FILE, unpack=package,
-                          source=(entry["commit"], entry["path"])))
     exported = None
     for entry in spec.get("phases", []):
         name = named(entry, "phase")
@@ -234,10 +216,7 @@ def _run_step(recipe: Recipe, step: Step) -> None:
         log.write(f"\n== {started:%Y-%m-%d %H:%M:%S} UTC [{step.name}] "
                   f"{' '.join(step.command)}\n")
         log.flush()
-        if step.unpack is not None:  # a package from git history
-            result = _fetch(step, log)
-        else:
-            result = subprocess.run(step.command, stdout=log, stderr=subprocess.STDOUT)
+        result = subprocess.run(step.command, stdout=log, stderr=subprocess.STDOUT)
         seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
         log.write(f"== [{step.name}] exit {result.returncode} after {seconds:.0f} s\n")
     with open(recipe.log, "a") as whole:
@@ -245,38 +224,6 @@ def _run_step(recipe: Recipe, step: Step) -> None:
     if result.returncode != 0 or not step.done.exists():
         raise RuntimeError(f"step {step.name} failed (exit {result.returncode}); its output "
                            f"is in {step_log}")
-
-
-def _fetch(step: Step, log) -> subprocess.CompletedProcess:
-    """The package from git history, and its locator's Keras model as the run's model.keras:
-    inside packages made before 2026-12-06, beside them (same commit) after. Written aside and
-    renamed once whole: the run's model.keras means the step is done."""
-    commit, path = step.source
-    step.unpack.parent.mkdir(parents=True, exist_ok=True)
-    with open(step.unpack, "wb") as package:
-        result = subprocess.run(step.command, stdout=package, stderr=log)
-    if result.returncode != 0:
-        return result
-    partial = step.unpack.parent / f"{RUN_MODEL_FILE}.partial"
-    with tarfile.open(step.unpack) as archive:
-        inside = [n for n in LOCATOR_KERAS_FILES if n in archive.getnames()]
-        if inside:
-            partial.write_bytes(archive.extractfile(inside[0]).read())
-    if not inside:
-        beside = [ref for ref in (f"{commit}:{Path(path).parent / name}"
-                                  for name in LOCATOR_KERAS_FILES)
-                  if subprocess.run(["git", "cat-file", "-e", ref],
-                                    capture_output=True).returncode == 0]
-        if not beside:
-            log.write(f"{path} at {commit} has no Keras locator, in it or beside it\n")
-            return subprocess.CompletedProcess(step.command, 1)
-        with open(partial, "wb") as keras_file:
-            result = subprocess.run(["git", "show", beside[0]], stdout=keras_file, stderr=log)
-        if result.returncode != 0:
-            partial.unlink(missing_ok=True)
-            return result
-    partial.rename(step.unpack.parent / RUN_MODEL_FILE)
-    return result
 
 
 def _deliver(recipe: Recipe) -> None:

@@ -32,12 +32,14 @@ def test_hard_negatives_are_print_the_refiner_takes_for_a_number(reference_predi
     at_random = [_random_quad(rng, *size) for _ in range(20)]
 
     def sureness(quads):
-        return np.mean([reference_predictor.refine(decoded, q).confidence for q in quads])
+        return [reference_predictor.refine(decoded, q).confidence for q in quads]
 
-    # Where a random crop seldom looks like a number, the mined ones are the desk's likeliest.
-    # (So to the committed refiner, which was not taught them; one that was reads them low:
-    # reference-20261203b, docs/model-history.md, read these three at ~0.002.)
-    assert sureness(mined) > sureness(at_random) + 0.3
+    # The mined quads are the desk's print likeliest to pass for a number: the surest of them
+    # beats every random crop, and on average they are far surer. (How sure depends on the
+    # refiner: one taught such print reads them low, docs/model-history.md.)
+    mined_sureness, random_sureness = sureness(mined), sureness(at_random)
+    assert max(mined_sureness) > max(random_sureness)
+    assert np.mean(mined_sureness) > 2 * np.mean(random_sureness)
 
 
 def test_photos_without_a_certificate_get_the_hard_negatives_as_crops_without_a_number(

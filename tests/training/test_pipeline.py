@@ -507,6 +507,9 @@ def _as_older_package(package: Path, folder: Path) -> Path:
             info.size = len(data)
             old.addfile(info, io.BytesIO(data))
     shutil.copy2(package.parent / LOCATOR_KERAS_FILE, folder / "model.keras")
+    for name in card["training_files"]:  # the other training files, as they are
+        if name != "model.keras":
+            shutil.copy2(package.parent / name, folder / name)
     return folder / "model.tar.gz"
 
 

@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from certcorners.model_card import sha256_file
@@ -127,7 +128,7 @@ def test_a_missing_report_set_is_left_out_and_placeholders_are_filled(tmp_path):
     (lambda t: t.replace('data = "', 'dta = "'), "unknown keys"),
     (lambda t: t.replace('count = 4', 'count = "four"'), "count a whole number"),
     (lambda t: t.replace('run = "{{runs}}/locator"\n', ''), "export needs `run`"),
-    (lambda t: t + '\n[[fetch]]\nname = "x"\ncommit = "abc"\n', "fetch x takes exactly"),
+    (lambda t: t + '\n[[fetch]]\nname = "x"\ncommit = "abc"\n', "unknown keys.*fetch"),
     (lambda t: t.replace("[[datasets]]", "[[datasets", 1), "not valid TOML"),
 ])
 def test_a_wrong_recipe_is_a_value_error_before_anything_runs(tmp_path, change, message):
@@ -137,133 +138,38 @@ def test_a_wrong_recipe_is_a_value_error_before_anything_runs(tmp_path, change, 
 
 
 def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
+    """export -> card-finder -> reader-package (recards): the committed card is the last's and
+    names the one before it. Every network starts from random weights or from a run of the
+    same recipe: nothing comes from git history."""
     recipe = load(RECIPES / "reference.toml")
     card = json.loads((ROOT / "training" / "reference" / "model_card.json").read_text())
     steps = {s.name: s.command for s in recipe.steps}
-    # export -> card-finder -> reader-package -> turned-search -> settled-stands -> tiles
-    # -> reading-box -> reader-nudges (recards): the card is the last's, and names the one
-    # before it.
-    flags = steps["export"]
-    assert flags[flags.index("--notes") + 1] == card["notes"]
-    assert float(flags[flags.index("--threshold") + 1]) == card["confidence_threshold"]
-    flags = steps["card-finder"]
-    assert flags[flags.index("--package") + 1].startswith(
-        steps["export"][steps["export"].index("--run") + 1])
-    assert flags[flags.index("--policy") + 1] == (
-        f"card_presence={card['cascade_policy']['card_presence']}")
+
+    def flag(step: str, name: str) -> str:
+        return steps[step][steps[step].index(name) + 1]
+
+    assert flag("export", "--notes") == card["notes"]
+    assert flag("export", "--run") == card["training"]["out_dir"]
+    assert flag("export", "--refiner-run") == card["refiner_training"]["out_dir"]
+    assert flag("card-finder", "--package").startswith(flag("export", "--run"))
+    assert flag("card-finder", "--card-finder") == card["card_finder_training"]["out_dir"]
+    assert flag("card-finder", "--version") == card["recarded_from"]["version"]
+    assert flag("reader-package", "--package").startswith(flag("card-finder", "--out"))
+    assert flag("reader-package", "--reader") == card["reader_training"]["out_dir"]
+    assert flag("reader-package", "--version") == card["version"]
+    assert flag("reader-package", "--why") == card["recarded_from"]["why"]
     flags = steps["reader-package"]
-    assert flags[flags.index("--package") + 1].startswith(
-        steps["card-finder"][steps["card-finder"].index("--out") + 1])
-    # Each recard takes the package of the step before it.
-    chain = ["reader-package", "turned-search", "settled-stands", "tiles", "reading-box",
-             "reader-nudges"]
-    for before, step in zip(chain, chain[1:], strict=False):
-        flags = steps[step]
-        assert flags[flags.index("--package") + 1].startswith(
-            steps[before][steps[before].index("--out") + 1])
-    flags = steps["turned-search"]
-    rule, _, steps_json = flags[flags.index("--policy") + 1].partition("=")
-    assert rule == "search_steps"
-    assert json.loads(steps_json) == card["cascade_policy"]["search_steps"]
-    flags = steps["tiles"]
-    rule, _, sides_json = flags[flags.index("--policy") + 1].partition("=")
-    assert rule == "tile_sides"
-    assert json.loads(sides_json) == card["cascade_policy"]["tile_sides"]
-    flags = steps["reader-nudges"]
-    rules = dict(flags[i + 1].split("=", 1) for i, flag in enumerate(flags) if flag == "--policy")
+    rules = dict(flags[i + 1].split("=", 1) for i, f in enumerate(flags) if f == "--policy")
     assert json.loads(rules["reader_nudges"]) == card["cascade_policy"]["reader_nudges"]
     assert float(rules["reread_sure"]) == card["cascade_policy"]["reread_sure"]
-    flags = steps[chain[-2]]
-    assert flags[flags.index("--version") + 1] == card["recarded_from"]["version"]
-    flags = steps[chain[-1]]
-    assert flags[flags.index("--version") + 1] == card["version"]
-    assert flags[flags.index("--why") + 1] == card["recarded_from"]["why"]
-    assert card["reader_model"] == "reader.tflite"
-    fetches = {s.name: s.command for s in recipe.steps if s.unpack is not None}
-    assert fetches["locator-from"] == ["git", "show", "0d2da4a:training/reference/model.tar.gz"]
-
-
-def test_a_fetch_takes_the_keras_locator_inside_an_older_package_or_beside_a_newer_one(
-        tmp_path, monkeypatch):
-    """Packages before 2026-12-06 held model.keras inside; from then on it lies beside the
-    package in the same commit, named locator.keras once files were named by stage. All fetch
-    to the run's model.keras (a repository made here)."""
-    import tarfile
-
-    repo = tmp_path / "repo"
-    (repo / "reference").mkdir(parents=True)
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-                              cwd=repo, capture_output=True, check=True, text=True).stdout
-
-    def commit(files: dict[str, bytes]) -> str:
-        for name, data in files.items():
-            (repo / "reference" / name).write_bytes(data)
-        git("add", "-A")
-        git("commit", "-q", "-m", "package")
-        return git("rev-parse", "--short", "HEAD").strip()
-
-    def package(members: dict[str, bytes]) -> bytes:
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for name, data in members.items():
-                info = tarfile.TarInfo(name)
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
-
-    git("init", "-q")
-    older = commit({"model.tar.gz": package({"model.tflite": b"a", "model.keras": b"inside"})})
-    (repo / "reference" / "model.tar.gz").unlink()
-    beside = commit({"model.tar.gz": package({"model.tflite": b"b"}), "model.keras": b"beside"})
-    # From the stage-naming on, the locator's Keras model is locator.keras.
-    git("rm", "-q", "reference/model.keras")
-    newer = commit({"model.tar.gz": package({"locator.tflite": b"c"}),
-                    "locator.keras": b"named"})
-    text = f"""
-data = "{tmp_path}/data"
-runs = "{tmp_path}/runs"
-[[fetch]]
-name = "older"
-commit = "{older}"
-path = "reference/model.tar.gz"
-[[fetch]]
-name = "beside"
-commit = "{beside}"
-path = "reference/model.tar.gz"
-[[fetch]]
-name = "newer"
-commit = "{newer}"
-path = "reference/model.tar.gz"
-"""
-    (tmp_path / "fetch.toml").write_text(text)
-    monkeypatch.chdir(repo)
-    # A package whose Keras file is neither inside nor beside it: the fetch fails, and leaves
-    # no model.keras that a run again would take for done.
-    missing = tmp_path / "missing.toml"
-    git("rm", "-q", "reference/locator.keras")
-    git("commit", "-q", "-m", "no keras")
-    bare = git("rev-parse", "--short", "HEAD").strip()
-    missing.write_text(f"""
-data = "{tmp_path}/data"
-runs = "{tmp_path}/runs"
-[[fetch]]
-name = "bare"
-commit = "{bare}"
-path = "reference/model.tar.gz"
-""")
-    with pytest.raises(RuntimeError, match="step bare failed.*logs/bare.log"):
-        run(load(missing), out=io.StringIO())
-    assert not (tmp_path / "runs" / "bare" / "model.keras").exists()
-    # The step's own log says why, and the recipe's log holds it whole.
-    step_log = (tmp_path / "runs" / "logs" / "bare.log").read_text()
-    assert "has no Keras locator" in step_log and "exit 1" in step_log
-    assert step_log in (tmp_path / "runs" / "missing.log").read_text()
-    assert run(load(tmp_path / "fetch.toml"), out=io.StringIO()) == ["older", "beside", "newer"]
-    assert (tmp_path / "runs" / "older" / "model.keras").read_bytes() == b"inside"
-    assert (tmp_path / "runs" / "beside" / "model.keras").read_bytes() == b"beside"
-    assert (tmp_path / "runs" / "newer" / "model.keras").read_bytes() == b"named"
+    assert float(flag("card-finder", "--policy").split("=")[1]) == (
+        card["cascade_policy"]["card_presence"])
+    made_here = {str(recipe.runs / name) for name in steps}
+    for name, command in steps.items():
+        if "--init-from" in command:
+            assert str(Path(flag(name, "--init-from")).parent) in made_here, name
+    assert recipe.deliver == {"to": "training/reference"}
+    assert recipe.exported == Path(flag("reader-package", "--out"))
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in RECIPES.glob("*.toml")))

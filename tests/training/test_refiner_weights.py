@@ -1,5 +1,5 @@
-"""Where a refiner run starts: a package's refiner (shipped as LiteRT only) brought back as a
-Keras model, and a pooled refiner's weights in a strided, cheaper one."""
+"""Where a refiner run starts: a package's refiner (its Keras model beside it, or rebuilt
+from its LiteRT flatbuffer), and a pooled refiner's weights in a strided, cheaper one."""
 
 from __future__ import annotations
 
@@ -46,9 +46,27 @@ def _crop_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.norm((a - b)[:, :8].reshape(-1, 4, 2) * refine.CROP_SCALE, axis=-1)
 
 
+@pytest.fixture(scope="module")
+def flatbuffer_only_package(reference_package, tmp_path_factory):
+    """The reference package as packages without a Keras refiner beside them were
+    (reference-20261122e's): its card names no refiner.keras."""
+    path = tmp_path_factory.mktemp("flatbuffer-only") / "model.tar.gz"
+    with tarfile.open(reference_package) as source, tarfile.open(path, "w:gz") as out:
+        for member in source.getmembers():
+            data = source.extractfile(member).read()
+            if member.name == "model_card.json":
+                card = json.loads(data)
+                card["training_files"].pop("refiner.keras")
+                data = json.dumps(card).encode()
+            info = tarfile.TarInfo(member.name)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+    return path
+
+
 def test_a_package_s_refiner_comes_back_as_a_keras_model_that_answers_as_it_does(
-        reference_package, package_flatbuffer, crops):
-    model = initial_refiner(reference_package, RefinerConfig(), crops)
+        flatbuffer_only_package, package_flatbuffer, crops):
+    model = initial_refiner(flatbuffer_only_package, RefinerConfig(), crops)
     x = unit_range(crops)
     served = np.stack([package_flatbuffer.run(c) for c in x])
     inference = model.predict(x, verbose=0)
@@ -58,6 +76,17 @@ def test_a_package_s_refiner_comes_back_as_a_keras_model_that_answers_as_it_does
     # fine-tuning run starts where the package is, not from shifted activations.
     training = np.asarray(model(x, training=True))
     assert _crop_px(training, served).mean() <= PARITY_TOLERANCE_PX
+
+
+def test_a_package_with_its_keras_refiner_beside_it_starts_from_that_file(
+        reference_package, package_flatbuffer, crops):
+    model = initial_refiner(reference_package, RefinerConfig(), crops)
+    beside = keras.saving.load_model(reference_package.parent / "refiner.keras", compile=False)
+    for ours, theirs in zip(model.get_weights(), beside.get_weights(), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    x = unit_range(crops)
+    served = np.stack([package_flatbuffer.run(c) for c in x])
+    assert _crop_px(model.predict(x, verbose=0), served).max() <= PARITY_TOLERANCE_PX
 
 
 def test_a_strided_refiner_takes_a_package_s_weights_at_half_the_cost(

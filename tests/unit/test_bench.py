@@ -10,10 +10,10 @@ from tests.conftest import HELD_OUT
 
 
 def test_the_stage_breakdown_counts_each_network_s_runs_and_restores_the_predictor(
-        reference_predictor):
+        reference_predictor, reference_threshold):
     photo = next(p for p in sorted(HELD_OUT.glob("*.jpg")) if "without" not in p.name)
     decoded = decode(photo.read_bytes())
-    threshold = 0.9998
+    threshold = reference_threshold
 
     def served(decoded):
         prediction = reference_predictor.predict_decoded(decoded, threshold)

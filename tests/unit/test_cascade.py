@@ -156,10 +156,10 @@ def test_a_turned_view_s_points_map_back_onto_the_locator_s_canvas(turns):
 
 
 def test_a_refused_first_look_is_answered_by_two_agreeing_turned_views(
-        predictor_without_card_finder, held_out_photos, monkeypatch):
+        predictor_without_card_finder, held_out_photos, monkeypatch, reference_threshold):
     """The locator's typical miss, simulated: its upright view lands away from the number
     (turned views look as they are). Refused as it stands, found by the second look."""
-    threshold = 0.9998
+    threshold = reference_threshold
     real_locate = predictor_without_card_finder.locate
 
     def upright_view_misses(decoded, turns=0, canvas=None, view=None):
@@ -184,10 +184,10 @@ def test_a_refused_first_look_is_answered_by_two_agreeing_turned_views(
 
 
 def test_when_every_look_misses_the_search_around_them_finds_the_number(
-        predictor_without_card_finder, held_out_photos, monkeypatch):
+        predictor_without_card_finder, held_out_photos, monkeypatch, reference_threshold):
     """The locator's other typical miss, simulated on every view: the quad shrunk to a third
     of the number and 0.9 of its width beside it. No look is accepted; the search is."""
-    threshold = 0.9998
+    threshold = reference_threshold
 
     shown = {}
 
@@ -213,11 +213,11 @@ def test_when_every_look_misses_the_search_around_them_finds_the_number(
 
 
 def test_when_every_look_lands_far_from_the_number_the_scan_of_the_photo_finds_it(
-        predictor_without_card_finder, held_out_photos, monkeypatch):
+        predictor_without_card_finder, held_out_photos, monkeypatch, reference_threshold):
     """The locator's gross miss, simulated on every view: a number-shaped quad half the
     photo away from the number (beyond the search's reach). The scan over the photo finds it;
     the first look, the second and the search do not."""
-    threshold = 0.9998
+    threshold = reference_threshold
     shown = {}
 
     monkeypatch.setattr(predictor_without_card_finder, "locate",
@@ -239,7 +239,7 @@ def test_when_every_look_lands_far_from_the_number_the_scan_of_the_photo_finds_i
 
 
 def test_a_miss_on_the_whole_photo_is_found_in_the_view_cut_around_the_card(
-        handler, app_module, held_out_photos, monkeypatch):
+        handler, app_module, held_out_photos, monkeypatch, reference_threshold):
     """The locator's gross miss on the whole photo, every view of it (half the photo away
     from the number): the served package's card finder boxes the card, and the locator's
     look at the view cut around it answers. No scan runs."""
@@ -254,19 +254,19 @@ def test_a_miss_on_the_whole_photo_is_found_in_the_view_cut_around_the_card(
     status, body = invoke(handler, event)
     assert status == 200, body
     assert _worst_error([[c["x"], c["y"]] for c in body["corners"].values()], photo) < 4
-    prediction = predictor.predict_decoded(decode(photo.jpeg), 0.9998)
+    prediction = predictor.predict_decoded(decode(photo.jpeg), reference_threshold)
     assert prediction.cut and not prediction.scanned and prediction.card.presence > 0.5
 
 
 def test_a_card_the_finder_boxes_in_the_wrong_place_is_found_in_a_tile(
-        reference_predictor, held_out_photos, monkeypatch):
+        reference_predictor, held_out_photos, monkeypatch, reference_threshold):
     """The locator's gross miss on the whole photo, and the card finder's box on a blank part
     of it far from the card: neither look nor the search around them answers; one of the
     tiles does, and without the tiles the photo is refused. (Tiles are for small cards: a
     card larger than a tile, as in half of these photos, may be found by none.)"""
     from certcorners.card_finder import CardFound
 
-    threshold = 0.9998
+    threshold = reference_threshold
     photo = held_out_photos[4]
     decoded = decode(photo.jpeg)
     real_locate, far = reference_predictor.locate, _far_from_the_number(photo)
@@ -307,12 +307,12 @@ def _first_look_passes(predictor, photos, threshold, monkeypatch) -> list[int]:
 
 
 def test_an_accepted_answer_stops_its_passes_once_it_has_settled(
-        reference_predictor, held_out_photos, monkeypatch):
+        reference_predictor, held_out_photos, monkeypatch, reference_threshold):
     """The policy's settled_px, by what it does: when nothing settles every pass runs and a
     confirming pass follows; when any move settles, the passes stop at the first accepted one
     from the second on, with no confirming pass, most of them at the second; as served, most
     stop there too."""
-    threshold, policy = 0.9998, reference_predictor.policy
+    threshold, policy = reference_threshold, reference_predictor.policy
     monkeypatch.setattr(reference_predictor, "policy", replace(policy, settled_px=0.0))
     never = _first_look_passes(reference_predictor, held_out_photos, threshold, monkeypatch)
     assert never and set(never) == {policy.refine_passes + 1}
@@ -359,7 +359,7 @@ def test_the_cascade_policy_comes_from_the_card_and_older_cards_keep_theirs():
 
 
 def test_a_desk_without_a_card_is_refused_after_one_look_and_the_card_finder(
-        reference_predictor, monkeypatch):
+        reference_predictor, monkeypatch, reference_threshold):
     """Counted through the served predictor: the desk photo's refusal runs the locator once,
     the card finder once and the refiner's first passes, no cut view, search or scan."""
     desk = (HELD_OUT / "desk-without-certificate.jpg").read_bytes()
@@ -373,8 +373,8 @@ def test_a_desk_without_a_card_is_refused_after_one_look_and_the_card_finder(
             return real_run(array)
 
         monkeypatch.setattr(network, "run", counted)
-    prediction = reference_predictor.predict_decoded(decode(desk), 0.9998)
-    assert prediction.confidence < 0.9998
+    prediction = reference_predictor.predict_decoded(decode(desk), reference_threshold)
+    assert prediction.confidence < reference_threshold
     assert prediction.card.presence < reference_predictor.policy.card_presence
     assert not (prediction.cut or prediction.searched or prediction.scanned
                 or prediction.tiled)
