@@ -16,10 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from certcorners.model_card import locator_file
-from certcorners_tools import local, proxy
+from certcorners_tools import api_eval, local, proxy
 from certcorners_tools.client import predict
 
-from tests.conftest import EVENTS, ROOT, corner_errors_px, photo_labels
+from tests.conftest import EVENTS, HELD_OUT, ROOT, corner_errors_px, photo_labels
+from training.evaluate import evaluate
 
 PHOTOS = EVENTS / "photos"
 
@@ -276,3 +277,23 @@ def test_the_page_shows_a_refusal_in_words(local_api, browser):
                                     "desk-without-certificate.jpg"))
     status = browser.wait_for_text("#status", "HTTP 422")
     assert "certificate_not_found" in status
+
+
+def test_the_apis_figures_on_a_labelled_folder_are_the_cascades(local_api, reference_package,
+                                                                 tmp_path):
+    """`certcorners_tools.api_eval` counts what the API answered over HTTP as `training
+    evaluate` counts the cascade in-process: the same answers, refusals and readings."""
+    url, _ = local_api
+    served = api_eval.summarize(api_eval.served_records(url, HELD_OUT))
+    direct = evaluate(reference_package, HELD_OUT, tmp_path / "evaluate", worst=0)
+    assert served["positives"] == direct["positives"] == 12 and served["negatives"] == 1
+    assert len(served["positives_refused"]) == round(
+        direct["positives_refused_share"] * 12)
+    assert served["answered"]["photos"] == direct["cascade_accepted"]["photos"]
+    assert served["answered"]["mean_corner_error_px"] == pytest.approx(
+        direct["cascade_accepted"]["mean_corner_error_px"], abs=0.002)
+    for share in ("read_right_share", "read_wrong_share", "not_read_share"):
+        assert served["reading"][share] == direct["reading"][share]
+    assert served["negatives_refused_share"] == direct["negatives_refused_share"] == 1.0
+    # A folder that is not labelled is a clear error, not an empty report.
+    assert api_eval.main(["--url", url, "--data", str(tmp_path)]) == 2
