@@ -3,8 +3,8 @@
 Each rule is chosen on validation; the figures behind each are in docs/model-history.md and
 the card. A card without `cascade_policy` (packages before 2026-12-05) takes these defaults,
 with its `refine_passes` if it names one; a rule a card's policy does not name (the search's
-and the scan's geometry before 2026-12-06, the tiles before reference-20261206g)
-takes its default.
+and the scan's geometry before 2026-12-06, the tiles before reference-20261206g, their
+place before reference-20261207b) takes its default.
 """
 
 from __future__ import annotations
@@ -39,11 +39,15 @@ class CascadePolicy:
     # look's turns), and last the search runs around every look's quad.
     card_presence: float = 0.5
     card_margin: float = 1.5
-    # Still refused after the search, with a card there: stage 1 looks at nine overlapping
+    # Still refused after the search (before it: below), with a card there: stage 1 looks at
+    # nine overlapping
     # tiles of each of these sides (fractions of the photo's long side), in this order; the
     # first accepted answer that stands answers. Where the finder's box misses a small card,
     # a tile still shows its number at 1.5-2 times the whole photo's scale.
     tile_sides: tuple[float, ...] = (0.65, 0.5)
+    # With tiles_before_search the tiles run before the search, and the search (some hundred
+    # refiner passes) only where no tile answers.
+    tiles_before_search: bool = False
     # An answer is a number's box only if its two ends (its short sides) differ by at most
     # this ratio; other answers go on as refused.
     short_sides_ratio: float = 1.3
@@ -82,6 +86,8 @@ class CascadePolicy:
         if not all(0.0 < side <= 1.0 for side in self.tile_sides):
             raise ValueError(f"tile_sides are fractions of the photo's long side, in (0, 1]: "
                              f"{self}")
+        if not isinstance(self.tiles_before_search, bool):
+            raise ValueError(f"tiles_before_search is true or false: {self}")
         if not self.short_sides_ratio >= 1.0 or not self.scan_step > 0.0:
             raise ValueError(f"short_sides_ratio is at least 1 and scan_step positive: {self}")
         if not (0.0 <= self.reread_below <= 1.0 and 0.0 <= self.reread_sure <= 1.0) or any(

@@ -154,8 +154,9 @@ class Predictor:
                         scan: bool = True) -> Prediction:
         """The cascade's answer. With a refusal `threshold`, an answer below it gets the
         second look (with a card finder: the view cut around the card), the search and,
-        unless `scan` is False, the scan (with a card finder: the tiles), by the policy's
-        rules; without one, the answer is the first look's."""
+        unless `scan` is False, the scan (with a card finder: the tiles, before the search
+        where the policy says so), by the policy's rules; without one, the answer is the
+        first look's."""
         canvas = self.canvas(decoded)
         located = self.locate(decoded, canvas=canvas)
         if self.refiner is None:
@@ -171,10 +172,14 @@ class Predictor:
                 cut = second is not None
             else:
                 second = self._second_look(decoded, canvas, threshold, looks)
+            tiles_first = self.card_finder is not None and self.policy.tiles_before_search
+            if second is None and not no_card and scan and tiles_first:
+                second = self._tile_look(decoded, threshold)
+                tiled = second is not None
             if second is None and not no_card:
                 second = self._search(decoded, looks, threshold)
                 searched = second is not None
-            if second is None and not no_card and scan:  # the whole photo, last
+            if second is None and not no_card and scan and not tiles_first:  # the photo, last
                 if self.card_finder is not None:
                     second = self._tile_look(decoded, threshold)
                     tiled = second is not None

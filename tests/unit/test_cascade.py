@@ -285,6 +285,43 @@ def test_a_card_the_finder_boxes_in_the_wrong_place_is_found_in_a_tile(
     assert without.confidence < threshold and not without.tiled
 
 
+def test_with_tiles_before_search_a_tile_answers_before_any_search(
+        reference_predictor, held_out_photos, monkeypatch, reference_threshold):
+    """The policy's tiles_before_search, by what runs: the photo of the test above (its card
+    boxed in the wrong place) is answered by a tile either way; the search runs first only
+    where the tiles come last. A photo no tile answers still gets the search."""
+    from certcorners.card_finder import CardFound
+
+    photo = held_out_photos[4]
+    decoded = decode(photo.jpeg)
+    real_locate, far = reference_predictor.locate, _far_from_the_number(photo)
+    monkeypatch.setattr(reference_predictor, "locate",
+                        lambda decoded, turns=0, canvas=None, view=None:
+                        far if view is None else real_locate(decoded, turns, canvas, view))
+    centre, side = far.mean(axis=0), max(photo.width, photo.height) / 20
+    monkeypatch.setattr(reference_predictor, "find_card", lambda decoded, canvas: CardFound(
+        np.concatenate([centre - side, centre + side]), 0.99))
+    ran = []
+
+    def recorded(name):
+        real = getattr(reference_predictor, name)
+        return lambda *args: ran.append(name) or real(*args)
+
+    for name in ("_search", "_tile_look"):
+        monkeypatch.setattr(reference_predictor, name, recorded(name))
+    policy = reference_predictor.policy
+    for first, order in ((False, ["_search", "_tile_look"]), (True, ["_tile_look"])):
+        monkeypatch.setattr(reference_predictor, "policy",
+                            replace(policy, tiles_before_search=first))
+        ran.clear()
+        prediction = reference_predictor.predict_decoded(decoded, reference_threshold)
+        assert prediction.tiled and not prediction.searched and ran == order
+        assert _worst_error(prediction.corners, photo) < 4
+    ran.clear()  # without the tiles (scan=False) the search still runs, and finds nothing here
+    refused = reference_predictor.predict_decoded(decoded, reference_threshold, scan=False)
+    assert ran == ["_search"] and refused.confidence < reference_threshold
+
+
 def _first_look_passes(predictor, photos, threshold, monkeypatch) -> list[int]:
     """Refiner passes served to each photo answered by the first look."""
     real_refine = predictor.refine
@@ -352,6 +389,14 @@ def test_the_cascade_policy_comes_from_the_card_and_older_cards_keep_theirs():
     assert CascadePolicy.from_card(card) == nudged and CascadePolicy().reader_nudges == ()
     with pytest.raises(ValueError, match="reader nudge"):
         CascadePolicy(reader_nudges=((0.0, 0.3, 1.0),))
+    # The tiles' place: a card that does not name it searches first, as before.
+    older = {"cascade_policy": {"tile_sides": [0.65, 0.5]}}
+    assert CascadePolicy.from_card(older).tiles_before_search is False
+    tiles_first = json.loads(json.dumps(replace(CascadePolicy(),
+                                                tiles_before_search=True).to_card()))
+    assert CascadePolicy.from_card({"cascade_policy": tiles_first}).tiles_before_search
+    with pytest.raises(ValueError, match="tiles_before_search"):
+        CascadePolicy(tiles_before_search="yes")
     with pytest.raises(ValueError, match="reader nudge"):
         CascadePolicy(reader_nudges=((0.0, 0.3, 0.0, 1.0),))
 
