@@ -28,3 +28,24 @@ def test_the_stage_breakdown_counts_each_network_s_runs_and_restores_the_predict
     assert all(stages[f"{name}_ms"] >= 0 for name in NETWORKS) and stages["rest_ms"] > 0
     for name in NETWORKS:  # the timing wrappers are gone: the class's own run is back
         assert "run" not in vars(getattr(reference_predictor, name))
+
+
+def test_the_cascade_photos_report_times_what_a_caller_waits_for(tmp_path):
+    """`bench --cascade-photos`: the answered photos' decode and cascade together, beside
+    each apart; the photo without a certificate is a refusal."""
+    import json
+    import shutil
+
+    from certcorners_tools import bench
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("000000.jpg", "000001.jpg", "desk-without-certificate.jpg"):
+        shutil.copy(HELD_OUT / name, photos / name)
+    out = tmp_path / "bench.json"
+    assert bench.main(["--cascade-photos", str(photos), "--repeats", "1", "--out",
+                       str(out)]) == 0
+    side = json.loads(out.read_text())["sides"]["committed"]
+    assert side["answered"] == 2 and side["refused"] == 1
+    assert side["answer_with_decode_p50_ms"] > side["answer_p50_ms"]
+    assert side["answer_with_decode_p95_ms"] >= side["answer_with_decode_p50_ms"]
