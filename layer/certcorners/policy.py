@@ -39,11 +39,11 @@ class CascadePolicy:
     # look's turns), and last the search runs around every look's quad.
     card_presence: float = 0.5
     card_margin: float = 1.5
-    # Still refused after the search (before it: below), with a card there: stage 1 looks at
-    # nine overlapping
-    # tiles of each of these sides (fractions of the photo's long side), in this order; the
-    # first accepted answer that stands answers. Where the finder's box misses a small card,
-    # a tile still shows its number at 1.5-2 times the whole photo's scale.
+    # Still refused after the search (or before it: below), with a card there: stage 1 looks
+    # at nine overlapping tiles of each of these sides (fractions of the photo's long side),
+    # in this order; the first accepted answer that stands answers. Where the finder's box
+    # misses a small card, a tile still shows its number at 1.5-2 times the whole photo's
+    # scale.
     tile_sides: tuple[float, ...] = (0.65, 0.5)
     # With tiles_before_search the tiles run before the search, and the search (some hundred
     # refiner passes) only where no tile answers.

@@ -258,25 +258,29 @@ def test_a_miss_on_the_whole_photo_is_found_in_the_view_cut_around_the_card(
     assert prediction.cut and not prediction.scanned and prediction.card.presence > 0.5
 
 
+def _card_boxed_in_the_wrong_place(predictor, photo, monkeypatch):
+    """`photo` decoded, with the locator's gross miss on the whole photo (half the photo away
+    from the number) and the card finder's box on a blank part of it far from the card."""
+    from certcorners.card_finder import CardFound
+
+    real_locate, far = predictor.locate, _far_from_the_number(photo)
+    monkeypatch.setattr(predictor, "locate", lambda decoded, turns=0, canvas=None, view=None:
+                        far if view is None else real_locate(decoded, turns, canvas, view))
+    centre, side = far.mean(axis=0), max(photo.width, photo.height) / 20
+    wrong_box = np.concatenate([centre - side, centre + side])
+    monkeypatch.setattr(predictor, "find_card", lambda decoded, canvas: CardFound(wrong_box, 0.99))
+    return decode(photo.jpeg)
+
+
 def test_a_card_the_finder_boxes_in_the_wrong_place_is_found_in_a_tile(
         reference_predictor, held_out_photos, monkeypatch, reference_threshold):
     """The locator's gross miss on the whole photo, and the card finder's box on a blank part
     of it far from the card: neither look nor the search around them answers; one of the
     tiles does, and without the tiles the photo is refused. (Tiles are for small cards: a
     card larger than a tile, as in half of these photos, may be found by none.)"""
-    from certcorners.card_finder import CardFound
-
     threshold = reference_threshold
     photo = held_out_photos[4]
-    decoded = decode(photo.jpeg)
-    real_locate, far = reference_predictor.locate, _far_from_the_number(photo)
-    monkeypatch.setattr(reference_predictor, "locate",
-                        lambda decoded, turns=0, canvas=None, view=None:
-                        far if view is None else real_locate(decoded, turns, canvas, view))
-    centre, side = far.mean(axis=0), max(photo.width, photo.height) / 20
-    wrong_box = np.concatenate([centre - side, centre + side])
-    monkeypatch.setattr(reference_predictor, "find_card",
-                        lambda decoded, canvas: CardFound(wrong_box, 0.99))
+    decoded = _card_boxed_in_the_wrong_place(reference_predictor, photo, monkeypatch)
     prediction = reference_predictor.predict_decoded(decoded, threshold)
     assert prediction.confidence >= threshold
     assert prediction.tiled and not (prediction.cut or prediction.searched)
@@ -289,18 +293,9 @@ def test_with_tiles_before_search_a_tile_answers_before_any_search(
         reference_predictor, held_out_photos, monkeypatch, reference_threshold):
     """The policy's tiles_before_search, by what runs: the photo of the test above (its card
     boxed in the wrong place) is answered by a tile either way; the search runs first only
-    where the tiles come last. A photo no tile answers still gets the search."""
-    from certcorners.card_finder import CardFound
-
+    where the tiles come last. Without the tiles (scan=False) the search still runs."""
     photo = held_out_photos[4]
-    decoded = decode(photo.jpeg)
-    real_locate, far = reference_predictor.locate, _far_from_the_number(photo)
-    monkeypatch.setattr(reference_predictor, "locate",
-                        lambda decoded, turns=0, canvas=None, view=None:
-                        far if view is None else real_locate(decoded, turns, canvas, view))
-    centre, side = far.mean(axis=0), max(photo.width, photo.height) / 20
-    monkeypatch.setattr(reference_predictor, "find_card", lambda decoded, canvas: CardFound(
-        np.concatenate([centre - side, centre + side]), 0.99))
+    decoded = _card_boxed_in_the_wrong_place(reference_predictor, photo, monkeypatch)
     ran = []
 
     def recorded(name):
