@@ -4,7 +4,7 @@ Each rule is chosen on validation; the figures behind each are in docs/model-his
 the card. A card without `cascade_policy` (packages before 2026-12-05) takes these defaults,
 with its `refine_passes` if it names one; a rule a card's policy does not name (the search's
 and the scan's geometry before 2026-12-06, the tiles before reference-20261206g, their
-place before reference-20261207b) takes its default.
+place before reference-20261207b, the fallback floor) takes its default.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ class CascadePolicy:
     # With tiles_before_search the tiles run before the search, and the search (some hundred
     # refiner passes) only where no tile answers.
     tiles_before_search: bool = False
+    # The tiles, the search and the scan look at many places, so one wrong place passes a low
+    # threshold more easily: their answers need at least this confidence too.
+    fallback_floor: float = 0.0
     # An answer is a number's box only if its two ends (its short sides) differ by at most
     # this ratio; other answers go on as refused.
     short_sides_ratio: float = 1.3
@@ -88,6 +91,8 @@ class CascadePolicy:
                              f"{self}")
         if not isinstance(self.tiles_before_search, bool):
             raise ValueError(f"tiles_before_search is true or false: {self}")
+        if not 0.0 <= self.fallback_floor <= 1.0:
+            raise ValueError(f"fallback_floor is a probability: {self}")
         if not self.short_sides_ratio >= 1.0 or not self.scan_step > 0.0:
             raise ValueError(f"short_sides_ratio is at least 1 and scan_step positive: {self}")
         if not (0.0 <= self.reread_below <= 1.0 and 0.0 <= self.reread_sure <= 1.0) or any(
