@@ -25,6 +25,7 @@ from training.refiner import (
     load_crops,
     train_refiner,
 )
+from training.refiner.conversion import package_design
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +48,13 @@ def _crop_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
+def design(reference_package):
+    """The reference refiner's design (widths, strided blocks), as its card records it."""
+    with tarfile.open(reference_package) as tar:
+        return package_design(json.loads(tar.extractfile("model_card.json").read()))
+
+
+@pytest.fixture(scope="module")
 def flatbuffer_only_package(reference_package, tmp_path_factory):
     """The reference package as packages without a Keras refiner beside them were
     (reference-20261122e's): its card names no refiner.keras."""
@@ -65,8 +73,8 @@ def flatbuffer_only_package(reference_package, tmp_path_factory):
 
 
 def test_a_package_s_refiner_comes_back_as_a_keras_model_that_answers_as_it_does(
-        flatbuffer_only_package, package_flatbuffer, crops):
-    model = initial_refiner(flatbuffer_only_package, RefinerConfig(), crops)
+        flatbuffer_only_package, package_flatbuffer, crops, design):
+    model = initial_refiner(flatbuffer_only_package, design, crops)
     x = unit_range(crops)
     served = np.stack([package_flatbuffer.run(c) for c in x])
     inference = model.predict(x, verbose=0)
@@ -79,8 +87,8 @@ def test_a_package_s_refiner_comes_back_as_a_keras_model_that_answers_as_it_does
 
 
 def test_a_package_with_its_keras_refiner_beside_it_starts_from_that_file(
-        reference_package, package_flatbuffer, crops):
-    model = initial_refiner(reference_package, RefinerConfig(), crops)
+        reference_package, package_flatbuffer, crops, design):
+    model = initial_refiner(reference_package, design, crops)
     beside = keras.saving.load_model(reference_package.parent / "refiner.keras", compile=False)
     for ours, theirs in zip(model.get_weights(), beside.get_weights(), strict=True):
         np.testing.assert_array_equal(ours, theirs)
@@ -89,10 +97,10 @@ def test_a_package_with_its_keras_refiner_beside_it_starts_from_that_file(
     assert _crop_px(model.predict(x, verbose=0), served).max() <= PARITY_TOLERANCE_PX
 
 
-def test_a_strided_refiner_takes_a_package_s_weights_at_half_the_cost(
-        reference_package, crops):
-    pooled = initial_refiner(reference_package, RefinerConfig(), crops)
-    strided = initial_refiner(reference_package, RefinerConfig(strided_blocks=2), crops)
+def test_a_strided_refiner_takes_a_pooled_one_s_weights_at_half_the_cost(crops, tmp_path):
+    build_refiner(RefinerConfig()).save(tmp_path / "pooled.keras")
+    pooled = initial_refiner(tmp_path / "pooled.keras", RefinerConfig(), crops)
+    strided = initial_refiner(tmp_path / "pooled.keras", RefinerConfig(strided_blocks=2), crops)
     for a, b in zip(pooled.get_weights(), strided.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     assert multiply_accumulates(strided) < 0.5 * multiply_accumulates(pooled)
@@ -143,12 +151,12 @@ def test_a_package_to_start_from_must_hold_a_verified_refiner(reference_package,
 
 def test_a_run_from_a_package_starts_where_the_package_is(reference_package,
                                                           package_flatbuffer, synthetic_set,
-                                                          tmp_path):
+                                                          design, tmp_path):
     # A learning rate too small to move anything: the run's model answers as the package does.
     config = RefinerTrainConfig(train_dirs=(str(synthetic_set),), val_dir=str(synthetic_set),
                                 out_dir=str(tmp_path / "run"), epochs=1, batch_size=8,
                                 learning_rate=1e-9, crops=CropConfig(copies=2),
-                                init_from=str(reference_package))
+                                init_from=str(reference_package), model=design)
     train_refiner(config)
     trained = keras.saving.load_model(tmp_path / "run" / "model.keras", compile=False)
     val_crops, _ = load_crops(synthetic_set, CropConfig(copies=2, seed=1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields
 from pathlib import Path
 
 import keras
@@ -81,6 +81,15 @@ def refiner_from_litert(path: str | Path, crops: np.ndarray,
     return model
 
 
+def package_design(card: dict) -> RefinerConfig:
+    """The design of a package's refiner, as its card records it; pooled, with the default
+    widths, for cards that record none (packages before the designs were named)."""
+    model = card.get("refiner_training", {}).get("model") or {}
+    known = {f.name for f in fields(RefinerConfig)}
+    return RefinerConfig(**{key: tuple(value) if key == "filters" else value
+                            for key, value in model.items() if key in known})
+
+
 def initial_refiner(init_from: str | Path, config: RefinerConfig, crops: np.ndarray
                     ) -> keras.Model:
     """The refiner a run starts from: a .keras refiner, or the refiner of an exported package
@@ -94,8 +103,7 @@ def initial_refiner(init_from: str | Path, config: RefinerConfig, crops: np.ndar
             keras_path = training_file(init_from, card, folder, REFINER_KERAS_FILE)
             source = (keras.saving.load_model(keras_path, compile=False)
                       if keras_path is not None else refiner_from_litert(
-                          folder / card["refiner_model"], crops,
-                          replace(config, strided_blocks=0)))
+                          folder / card["refiner_model"], crops, package_design(card)))
     else:
         source = keras.saving.load_model(init_from, compile=False)
     source_strided = sum(1 for layer in source.layers if isinstance(layer, layers.Conv2D)
