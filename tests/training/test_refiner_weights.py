@@ -16,6 +16,7 @@ from certcorners.preprocessing import unit_range
 
 from training.export import PARITY_TOLERANCE_PX
 from training.fit import multiply_accumulates
+from training.publish import read_card
 from training.refiner import (
     CropConfig,
     RefinerConfig,
@@ -50,8 +51,7 @@ def _crop_px(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def design(reference_package):
     """The reference refiner's design (widths, strided blocks), as its card records it."""
-    with tarfile.open(reference_package) as tar:
-        return package_design(json.loads(tar.extractfile("model_card.json").read()))
+    return package_design(read_card(reference_package))
 
 
 @pytest.fixture(scope="module")
