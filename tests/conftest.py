@@ -134,8 +134,8 @@ def reference_predictor(reference_package, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def predictor_without_card_finder(reference_package, tmp_path_factory):
-    """The reference package's locator and refiner without its card finder: the cascade a
-    package made before the card finder gets (second look, search, scan)."""
+    """The reference package's locator, refiner and reader without its card finder: the
+    cascade a package made before the card finder gets (second look, search, scan)."""
     from certcorners.model_card import locator_file
     from certcorners.model_store import open_package
     from certcorners.policy import CascadePolicy
@@ -144,7 +144,7 @@ def predictor_without_card_finder(reference_package, tmp_path_factory):
     folder = tmp_path_factory.mktemp("no-finder") / "package"
     card = open_package(reference_package, folder)
     return Predictor(folder / locator_file(card), 1, folder / card["refiner_model"],
-                     CascadePolicy.from_card(card))
+                     CascadePolicy.from_card(card), None, folder / card["reader_model"])
 
 
 @pytest.fixture(scope="session")

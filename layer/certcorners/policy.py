@@ -4,7 +4,7 @@ Each rule is chosen on validation; the figures behind each are in docs/model-his
 the card. A card without `cascade_policy` (packages before 2026-12-05) takes these defaults,
 with its `refine_passes` if it names one; a rule a card's policy does not name (the search's
 and the scan's geometry before 2026-12-06, the tiles before reference-20261206g, their
-place before reference-20261207b, the fallback floor) takes its default.
+place before reference-20261207b, the fallback floor and reading) takes its default.
 """
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ class CascadePolicy:
     # The tiles, the search and the scan look at many places, so one wrong place passes a low
     # threshold more easily: their answers need at least this confidence too.
     fallback_floor: float = 0.0
+    # With fallback_reads, an answer from the tiles, the search or the scan counts only where
+    # the package's reader reads a registration number in its box at reread_sure or more: a
+    # box that cuts a glyph off the number, or lies on other print, reads unsure or nothing.
+    fallback_reads: bool = False
     # An answer is a number's box only if its two ends (its short sides) differ by at most
     # this ratio; other answers go on as refused.
     short_sides_ratio: float = 1.3
@@ -89,8 +93,9 @@ class CascadePolicy:
         if not all(0.0 < side <= 1.0 for side in self.tile_sides):
             raise ValueError(f"tile_sides are fractions of the photo's long side, in (0, 1]: "
                              f"{self}")
-        if not isinstance(self.tiles_before_search, bool):
-            raise ValueError(f"tiles_before_search is true or false: {self}")
+        for name in ("tiles_before_search", "fallback_reads"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} is true or false: {self}")
         if not 0.0 <= self.fallback_floor <= 1.0:
             raise ValueError(f"fallback_floor is a probability: {self}")
         if not self.short_sides_ratio >= 1.0 or not self.scan_step > 0.0:

@@ -91,6 +91,8 @@ class Predictor:
         self.reader = None if reader_path is None else _Network(
             reader_path, [1, reader.VIEW_HEIGHT, reader.VIEW_WIDTH, 1], threads)
         self.policy = policy or CascadePolicy()
+        if self.policy.fallback_reads and self.reader is None:
+            raise ValueError("the cascade policy's fallback_reads needs a package with a reader")
 
     @property
     def refine_passes(self) -> int:
@@ -231,9 +233,17 @@ class Predictor:
             for view in card_finder.tiles(side, letterbox.width, letterbox.height):
                 located = self.locate(decoded, view=view)
                 corners, confidence = self._final(decoded, located, threshold)
-                if confidence >= threshold:
+                if confidence >= threshold and self._reads(decoded, corners):
                     return corners, confidence, 0
         return None
+
+    def _reads(self, decoded: Decoded, corners: np.ndarray) -> bool:
+        """Whether an answer from many places may stand: under the policy's fallback_reads,
+        only where the reader reads a number in its box at reread_sure or more."""
+        if not self.policy.fallback_reads:
+            return True
+        reading = self._read_view(decoded, corners)
+        return reading is not None and reading.confidence >= self.policy.reread_sure
 
     def _stands_by(self, decoded: Decoded, corners: np.ndarray, threshold: float) -> bool:
         """Whether one more pass from an accepted answer accepts it again within the policy's
@@ -283,12 +293,16 @@ class Predictor:
     def _agreeing(self, decoded: Decoded, guesses, threshold: float
                   ) -> tuple[np.ndarray, float, int] | None:
         """The cascade from each (guess, turns) in turn, a first pass below the policy's floor
-        the last, until search_agreement accepted answers agree."""
+        the last, until search_agreement accepted answers (that read, under fallback_reads)
+        agree."""
         policy = self.policy
         agreed = _Agreement(decoded, policy.search_agreement, policy.agreement_px)
         for guess, turns in guesses:
-            answer = agreed.add(*self.cascade(decoded, guess, threshold,
-                                              policy.search_first_pass_floor), turns, threshold)
+            corners, confidence = self.cascade(decoded, guess, threshold,
+                                               policy.search_first_pass_floor)
+            if confidence >= threshold and not self._reads(decoded, corners):
+                confidence = 0.0
+            answer = agreed.add(corners, confidence, turns, threshold)
             if answer is not None:
                 return answer
         return None

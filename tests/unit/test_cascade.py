@@ -349,6 +349,53 @@ def test_answers_from_many_places_need_the_fallback_floor(
         replace(policy, fallback_floor=1.5)
 
 
+def test_answers_from_many_places_must_read_sure_under_fallback_reads(
+        reference_predictor, held_out_photos, monkeypatch, reference_threshold):
+    """The policy's fallback_reads: an answer from the tiles, the search or the scan counts
+    only where the reader reads its box at reread_sure or more. The tile's answer for the card
+    boxed in the wrong place reads sure and stands; where the reader reads nothing in a box
+    it is refused, while first looks (never read for this) answer as before."""
+    policy = reference_predictor.policy
+    monkeypatch.setattr(reference_predictor, "policy", replace(policy, fallback_reads=True))
+    photo = held_out_photos[4]
+    first_look = reference_predictor.predict_decoded(decode(photo.jpeg), reference_threshold)
+    assert first_look.confidence >= reference_threshold
+    assert not (first_look.cut or first_look.tiled or first_look.searched)
+    decoded = _card_boxed_in_the_wrong_place(reference_predictor, photo, monkeypatch)
+    tiled = reference_predictor.predict_decoded(decoded, reference_threshold)
+    assert tiled.tiled and tiled.confidence >= reference_threshold
+    assert _worst_error(tiled.corners, photo) < 4
+    assert reference_predictor._read_view(decoded, tiled.corners).confidence >= (
+        policy.reread_sure)
+
+    monkeypatch.setattr(reference_predictor, "_read_view", lambda decoded, corners: None)
+    unread = reference_predictor.predict_decoded(decoded, reference_threshold)
+    assert unread.confidence < reference_threshold and not (unread.tiled or unread.searched)
+    monkeypatch.undo()  # the real locator and card finder; the reader still reads nothing
+    monkeypatch.setattr(reference_predictor, "policy", replace(policy, fallback_reads=True))
+    monkeypatch.setattr(reference_predictor, "_read_view", lambda decoded, corners: None)
+    again = reference_predictor.predict_decoded(decode(photo.jpeg), reference_threshold)
+    assert again.confidence == first_look.confidence
+    np.testing.assert_array_equal(again.corners, first_look.corners)
+
+
+def test_fallback_reads_needs_a_reader(reference_package, tmp_path):
+    """A policy that checks answers by reading them, for a package without a reader, is a
+    clear error when the cascade is made, not a refusal of every fallback answer."""
+    from certcorners.model_card import locator_file
+    from certcorners.model_store import open_package
+    from certcorners.policy import CascadePolicy
+    from certcorners.predictor import Predictor
+
+    card = open_package(reference_package, tmp_path / "package")
+    reading = replace(CascadePolicy.from_card(card), fallback_reads=True)
+    with pytest.raises(ValueError, match="fallback_reads needs a package with a reader"):
+        Predictor(tmp_path / "package" / locator_file(card), 1,
+                  tmp_path / "package" / card["refiner_model"], reading)
+    with pytest.raises(ValueError, match="fallback_reads is true or false"):
+        replace(reading, fallback_reads="yes")
+
+
 def _first_look_passes(predictor, photos, threshold, monkeypatch) -> list[int]:
     """Refiner passes served to each photo answered by the first look."""
     real_refine = predictor.refine
