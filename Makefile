@@ -161,7 +161,7 @@ browser-debs:  ## Debian's Chromium and ChromeDriver, for the local page's brows
 recipe: setup training-debs  ## run a training recipe, resuming: make recipe RECIPE=training/recipes/<name>.toml
 	$(PY) -m training run $(RECIPE)
 
-reference-model: setup training-debs  ## rebuild the committed package by its recipe (training/recipes/reference.toml; ~5 h on 2 cores with its data; resumes)
+reference-model: setup training-debs  ## rebuild the committed package by its recipe (training/recipes/reference.toml; ~6.3 h on 2 cores with its data; resumes)
 	$(PY) -m training run training/recipes/reference.toml
 
 reference-card: setup  ## the committed package's networks as they are, with a card measured as served now (REFERENCE_VERSION=<its version> CARD_WHY=<what changed in serving>)

@@ -236,7 +236,8 @@ def _deliver(recipe: Recipe) -> None:
         shutil.rmtree(old)
     for name in ("model.tar.gz", "model_card.json"):
         shutil.copy2(package / name, target / name)
-    for stale in target.glob("*.keras"):  # an earlier package's training files
+    for stale in [*target.glob("*.keras"), *target.glob("history-*.csv"),
+                  *target.glob("loss-*.png")]:  # an earlier package's training files
         stale.unlink()
     for keras_file in package.glob("*.keras"):  # its training files, beside it
         shutil.copy2(keras_file, target / keras_file.name)

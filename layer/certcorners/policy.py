@@ -4,7 +4,7 @@ Each rule is chosen on validation; the figures behind each are in docs/model-his
 the card. A card without `cascade_policy` (packages before 2026-12-05) takes these defaults,
 with its `refine_passes` if it names one; a rule a card's policy does not name (the search's
 and the scan's geometry before 2026-12-06, the tiles before reference-20261206g, their
-place before reference-20261207b, the fallback floor and reading) takes its default.
+place before reference-20261207b, the reading of fallback answers) takes its default.
 """
 
 from __future__ import annotations
@@ -49,11 +49,9 @@ class CascadePolicy:
     # refiner passes) only where no tile answers.
     tiles_before_search: bool = False
     # The tiles, the search and the scan look at many places, so one wrong place passes a low
-    # threshold more easily: their answers need at least this confidence too.
-    fallback_floor: float = 0.0
-    # With fallback_reads, an answer from the tiles, the search or the scan counts only where
-    # the package's reader reads a registration number in its box at reread_sure or more: a
-    # box that cuts a glyph off the number, or lies on other print, reads unsure or nothing.
+    # threshold more easily. With fallback_reads their answers count only where the package's
+    # reader reads a registration number in the answer's box at reread_sure or more: a box
+    # that cuts a glyph off the number, or lies on other print, reads unsure or nothing.
     fallback_reads: bool = False
     # An answer is a number's box only if its two ends (its short sides) differ by at most
     # this ratio; other answers go on as refused.
@@ -96,8 +94,6 @@ class CascadePolicy:
         for name in ("tiles_before_search", "fallback_reads"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} is true or false: {self}")
-        if not 0.0 <= self.fallback_floor <= 1.0:
-            raise ValueError(f"fallback_floor is a probability: {self}")
         if not self.short_sides_ratio >= 1.0 or not self.scan_step > 0.0:
             raise ValueError(f"short_sides_ratio is at least 1 and scan_step positive: {self}")
         if not (0.0 <= self.reread_below <= 1.0 and 0.0 <= self.reread_sure <= 1.0) or any(

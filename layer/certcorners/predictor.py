@@ -175,19 +175,18 @@ class Predictor:
             else:
                 second = self._second_look(decoded, canvas, threshold, looks)
             tiles_first = self.card_finder is not None and self.policy.tiles_before_search
-            many_places = max(threshold, self.policy.fallback_floor)
             if second is None and not no_card and scan and tiles_first:
-                second = self._tile_look(decoded, many_places)
+                second = self._tile_look(decoded, threshold)
                 tiled = second is not None
             if second is None and not no_card:
-                second = self._search(decoded, looks, many_places)
+                second = self._search(decoded, looks, threshold)
                 searched = second is not None
             if second is None and not no_card and scan and not tiles_first:  # the photo, last
                 if self.card_finder is not None:
-                    second = self._tile_look(decoded, many_places)
+                    second = self._tile_look(decoded, threshold)
                     tiled = second is not None
                 else:
-                    second = self._scan(decoded, looks, many_places)
+                    second = self._scan(decoded, looks, threshold)
                     scanned = second is not None
             if second is not None:
                 corners, confidence, turns = second

@@ -64,6 +64,7 @@ def test_a_recipe_runs_resumes_and_delivers(tmp_path):
     recipe = load(write(tmp_path, TINY))
     (tmp_path / "delivered").mkdir()
     (tmp_path / "delivered" / "model.keras").write_bytes(b"an earlier package's")
+    (tmp_path / "delivered" / "history-gone.csv").write_text("a phase no longer run\n")
     assert run(recipe, out=io.StringIO()) == ["train", "val", "locator", "export"]
     card = json.loads((tmp_path / "delivered" / "model_card.json").read_text())
     assert card["version"] == "tiny-1"
@@ -72,7 +73,8 @@ def test_a_recipe_runs_resumes_and_delivers(tmp_path):
     assert sorted(p.name for p in (tmp_path / "delivered").glob("*.keras")) == ["locator.keras"]
     assert sha256_file(tmp_path / "delivered" / "locator.keras") == card["training_files"][
         "locator.keras"]["sha256"]
-    assert (tmp_path / "delivered" / "history-locator.csv").exists()
+    assert [p.name for p in (tmp_path / "delivered").glob("history-*")] == [
+        "history-locator.csv"]
     log = (tmp_path / "delivered" / "recipe.log").read_text()
     assert "[locator]" in log and "exit 0" in log
     # Run again: everything is there, nothing runs.
@@ -138,9 +140,10 @@ def test_a_wrong_recipe_is_a_value_error_before_anything_runs(tmp_path, change, 
 
 
 def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
-    """export -> card-finder -> reader-package (recards): the committed card is the last's and
-    names the one before it. Every network starts from random weights or from a run of the
-    same recipe: nothing comes from git history."""
+    """export-fast -> reader-package-fast (whose cascade mines the hard negatives) ->
+    refiner-fast-hard -> export-fast-hard (the same locator) -> package (a recard with the
+    card finder and the reader): the committed card is the last's. Every network starts
+    from random weights or from a run of the same recipe: nothing comes from git history."""
     recipe = load(RECIPES / "reference.toml")
     card = json.loads((ROOT / "training" / "reference" / "model_card.json").read_text())
     steps = {s.name: s.command for s in recipe.steps}
@@ -148,28 +151,32 @@ def test_the_reference_recipe_is_what_the_committed_package_was_made_by():
     def flag(step: str, name: str) -> str:
         return steps[step][steps[step].index(name) + 1]
 
-    assert flag("export", "--notes") == card["notes"]
-    assert flag("export", "--run") == card["training"]["out_dir"]
-    assert flag("export", "--refiner-run") == card["refiner_training"]["out_dir"]
-    assert flag("card-finder", "--package").startswith(flag("export", "--run"))
-    assert flag("card-finder", "--card-finder") == card["card_finder_training"]["out_dir"]
-    assert flag("card-finder", "--version") == card["recarded_from"]["version"]
-    assert flag("reader-package", "--package").startswith(flag("card-finder", "--out"))
-    assert flag("reader-package", "--reader") == card["reader_training"]["out_dir"]
-    assert flag("reader-package", "--version") == card["version"]
-    assert flag("reader-package", "--why") == card["recarded_from"]["why"]
-    flags = steps["reader-package"]
+    assert flag("export-fast-hard", "--notes") == card["notes"]
+    assert flag("export-fast", "--run") == card["training"]["out_dir"]
+    assert flag("export-fast-hard", "--locator-from").startswith(flag("export-fast", "--run"))
+    assert flag("export-fast-hard", "--refiner-run") == card["refiner_training"]["out_dir"]
+    assert flag("refiner-fast-hard", "--hard-negatives-from").startswith(
+        flag("reader-package-fast", "--out"))
+    assert flag("package", "--package").startswith(flag("export-fast-hard", "--run"))
+    assert flag("package", "--card-finder") == card["card_finder_training"]["out_dir"]
+    assert flag("package", "--reader") == card["reader_training"]["out_dir"]
+    assert flag("package", "--version") == card["version"]
+    assert flag("export-fast-hard", "--version") == card["recarded_from"]["version"]
+    assert flag("package", "--why") == card["recarded_from"]["why"]
+    flags = steps["package"]
     rules = dict(flags[i + 1].split("=", 1) for i, f in enumerate(flags) if f == "--policy")
-    assert json.loads(rules["reader_nudges"]) == card["cascade_policy"]["reader_nudges"]
-    assert float(rules["reread_sure"]) == card["cascade_policy"]["reread_sure"]
-    assert float(flag("card-finder", "--policy").split("=")[1]) == (
-        card["cascade_policy"]["card_presence"])
+    policy = card["cascade_policy"]
+    assert json.loads(rules["reader_nudges"]) == policy["reader_nudges"]
+    assert float(rules["reread_sure"]) == policy["reread_sure"]
+    assert float(rules["card_presence"]) == policy["card_presence"]
+    assert json.loads(rules["tiles_before_search"]) is policy["tiles_before_search"] is True
+    assert json.loads(rules["fallback_reads"]) is policy["fallback_reads"] is True
     made_here = {str(recipe.runs / name) for name in steps}
     for name, command in steps.items():
         if "--init-from" in command:
             assert str(Path(flag(name, "--init-from")).parent) in made_here, name
     assert recipe.deliver == {"to": "training/reference"}
-    assert recipe.exported == Path(flag("reader-package", "--out"))
+    assert recipe.exported == Path(flag("package", "--out"))
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in RECIPES.glob("*.toml")))

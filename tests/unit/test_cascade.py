@@ -317,38 +317,6 @@ def test_with_tiles_before_search_a_tile_answers_before_any_search(
     assert ran == ["_search"] and refused.confidence < reference_threshold
 
 
-def test_answers_from_many_places_need_the_fallback_floor(
-        reference_predictor, held_out_photos, monkeypatch, reference_threshold):
-    """The policy's fallback_floor: the tiles, the search and the scan look at many places,
-    so their answers must reach it; the first look's answers keep the threshold alone."""
-    policy = reference_predictor.policy
-    first_looks = []
-    for photo in held_out_photos:
-        decoded = decode(photo.jpeg)
-        served = reference_predictor.predict_decoded(decoded, reference_threshold)
-        if served.confidence >= reference_threshold and not (
-                served.turns or served.cut or served.searched or served.tiled):
-            first_looks.append((decoded, served))
-    floor = 0.99999
-    assert any(served.confidence < floor for _, served in first_looks)
-    monkeypatch.setattr(reference_predictor, "policy", replace(policy, fallback_floor=floor))
-    for decoded, served in first_looks:
-        again = reference_predictor.predict_decoded(decoded, reference_threshold)
-        assert again.confidence == served.confidence
-        np.testing.assert_array_equal(again.corners, served.corners)
-    # The tile's answer of the photo whose card is boxed in the wrong place is 0.9989 sure:
-    # above the threshold it answers, under a floor of 0.9995 it is refused.
-    decoded = _card_boxed_in_the_wrong_place(reference_predictor, held_out_photos[4],
-                                             monkeypatch)
-    for floor, answered in ((0.0, True), (0.9995, False)):
-        monkeypatch.setattr(reference_predictor, "policy", replace(policy, fallback_floor=floor))
-        prediction = reference_predictor.predict_decoded(decoded, reference_threshold)
-        assert (prediction.confidence >= reference_threshold) is answered
-        assert prediction.tiled is answered
-    with pytest.raises(ValueError, match="fallback_floor"):
-        replace(policy, fallback_floor=1.5)
-
-
 def test_answers_from_many_places_must_read_sure_under_fallback_reads(
         reference_predictor, held_out_photos, monkeypatch, reference_threshold):
     """The policy's fallback_reads: an answer from the tiles, the search or the scan counts

@@ -86,9 +86,10 @@ def test_a_reading_below_the_cards_threshold_keeps_its_corners_and_says_why(
 
 def test_a_package_without_a_reader_answers_corners_and_no_text(
         app_module, s3, tmp_path, monkeypatch, reference_package):
-    def without_reader(card):
+    def without_reader(card):  # and without the rule that reads fallback answers
         del card["reader_model"]
         del card["files"]["reader.tflite"]
+        card["cascade_policy"]["fallback_reads"] = False
 
     handler = served_with_card(app_module, s3, tmp_path, monkeypatch, reference_package,
                                without_reader)
@@ -96,6 +97,18 @@ def test_a_package_without_a_reader_answers_corners_and_no_text(
     assert status == 200 and len(body["polygon"]) == 4
     assert body["text"] is None and body["text_confidence"] is None
     assert body["text_reason"] == "the served model has no reader"
+
+
+def test_a_policy_that_reads_fallback_answers_needs_the_reader(
+        app_module, s3, tmp_path, monkeypatch, reference_package):
+    def reader_gone(card):
+        del card["reader_model"]
+        del card["files"]["reader.tflite"]
+
+    handler = served_with_card(app_module, s3, tmp_path, monkeypatch, reference_package,
+                               reader_gone)
+    status, body = invoke(handler, load_event("corners-jpeg.json"))
+    assert status == 503 and body["error"]["code"] == "model_unavailable"
 
 
 def test_a_reader_of_another_alphabet_is_not_served(
