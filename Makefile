@@ -119,8 +119,8 @@ serve: $(SERVE_VENV)/.installed build  ## local API on 127.0.0.1:$(PORT) like sa
 batch-demo: $(SERVE_VENV)/.installed build  ## the batch state machine's work on 50 photos in a local S3: JSONL + summary in out/batch (docs/batch.md)
 	$(SERVE_PY) -m certcorners_tools.archive demo --out out/batch
 
-bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~22 min on 2 cores: the refused photo takes ~1 s a repeat); BASELINE=<model.tar.gz> adds a side-by-side run
-	$(PY) -m certcorners_tools.bench --out out/bench.json $(if $(BASELINE),--baseline $(BASELINE))
+bench: setup build  ## benchmark: LiteRT vs TensorFlow, handler, cold start, memory (~22 min on 2 cores); BASELINE=<model.tar.gz> adds a side-by-side run; PHOTOS=<folder> times only decode + answer on its photos (REPEATS, default 3)
+	$(PY) -m certcorners_tools.bench --out out/bench.json $(if $(BASELINE),--baseline $(BASELINE)) $(if $(PHOTOS),--cascade-photos $(PHOTOS) --repeats $(or $(REPEATS),3))
 
 bench-data: setup  ## the generator: training examples a second per network, old way and new
 	$(PY) -m training bench-data --count 6 --rounds 3

@@ -164,34 +164,38 @@ class Predictor:
         if self.refiner is None:
             return Prediction(located, decoded.letterbox, None, located)
         corners, confidence = self._final(decoded, located, threshold)
-        turns, searched, scanned, card, cut, tiled = 0, False, False, None, False, False
-        if threshold is not None and confidence < threshold:
-            looks, no_card = [(0, located)], False
-            if self.card_finder is not None:  # a look at the card instead of the photo turned
-                card = self.find_card(decoded, canvas)
-                no_card = card.presence < self.policy.card_presence  # refused at once
-                second = None if no_card else self._card_look(decoded, card, threshold, looks)
-                cut = second is not None
-            else:
-                second = self._second_look(decoded, canvas, threshold, looks)
-            tiles_first = self.card_finder is not None and self.policy.tiles_before_search
-            if second is None and not no_card and scan and tiles_first:
-                second = self._tile_look(decoded, threshold)
-                tiled = second is not None
-            if second is None and not no_card:
-                second = self._search(decoded, looks, threshold)
-                searched = second is not None
-            if second is None and not no_card and scan and not tiles_first:  # the photo, last
-                if self.card_finder is not None:
-                    second = self._tile_look(decoded, threshold)
-                    tiled = second is not None
-                else:
-                    second = self._scan(decoded, looks, threshold)
-                    scanned = second is not None
-            if second is not None:
-                corners, confidence, turns = second
-        return Prediction(corners, decoded.letterbox, confidence, located, turns, searched,
-                          scanned, card, cut, tiled)
+        if threshold is None or confidence >= threshold:
+            return Prediction(corners, decoded.letterbox, confidence, located)
+        card = None if self.card_finder is None else self.find_card(decoded, canvas)
+        if card is not None and card.presence < self.policy.card_presence:  # refused at once
+            return Prediction(corners, decoded.letterbox, confidence, located, card=card)
+        for found_by, look in self._looks_again(decoded, canvas, card, located, threshold,
+                                                scan):
+            answer = look()
+            if answer is not None:
+                corners, confidence, turns = answer
+                return Prediction(corners, decoded.letterbox, confidence, located, turns,
+                                  card=card, **({found_by: True} if found_by else {}))
+        return Prediction(corners, decoded.letterbox, confidence, located, card=card)
+
+    def _looks_again(self, decoded: Decoded, canvas: np.ndarray,
+                     card: card_finder.CardFound | None, located: np.ndarray,
+                     threshold: float, scan: bool):
+        """The policy's ways to look again at a refused photo, in order: (the Prediction flag
+        an answer from it sets, or None; a call that returns the answer or None). Each look's
+        (quarter turns, stage 1's quad) goes into one list that the search starts from."""
+        looks = [(0, located)]
+        search = ("searched", lambda: self._search(decoded, looks, threshold))
+        if card is None:  # no card finder: the photo turned, the search, the scan
+            ways = [(None, lambda: self._second_look(decoded, canvas, threshold, looks)),
+                    search]
+            return ways + ([("scanned", lambda: self._scan(decoded, looks, threshold))]
+                           if scan else [])
+        card_look = ("cut", lambda: self._card_look(decoded, card, threshold, looks))
+        tiles = [("tiled", lambda: self._tile_look(decoded, threshold))] if scan else []
+        if self.policy.tiles_before_search:
+            return [card_look, *tiles, search]
+        return [card_look, search, *tiles]
 
     def _final(self, decoded: Decoded, located: np.ndarray, threshold: float | None
                ) -> tuple[np.ndarray, float]:
