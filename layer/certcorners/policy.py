@@ -4,7 +4,8 @@ Each rule is chosen on validation; the figures behind each are in docs/model-his
 the card. A card without `cascade_policy` (packages before 2026-12-05) takes these defaults,
 with its `refine_passes` if it names one; a rule a card's policy does not name (the search's
 and the scan's geometry before 2026-12-06, the tiles before reference-20261206g, their
-place before reference-20261207b, the reading of fallback answers) takes its default.
+place before reference-20261207b, the reading of fallback answers, the search's looks)
+takes its default.
 """
 
 from __future__ import annotations
@@ -68,6 +69,10 @@ class CascadePolicy:
         (0.0, 0.0, sign * degrees) for degrees in (30.0, 15.0, 45.0, 60.0, 75.0)
         for sign in (1.0, -1.0)) + ((0.0, 0.0, 90.0),)
     search_width_400: tuple[float, float] = (50.0, 80.0)
+    # Without search_turned_looks the search starts only from the unturned looks' quads (the
+    # whole photo's, the card view's): each look adds ~19 refiner passes to every refusal
+    # that reaches the search.
+    search_turned_looks: bool = True
     # The scan: guesses on a grid over the whole photo, scan_step number widths apart, in
     # each look's direction (directions closer than scan_same_direction_degrees are one).
     scan_step: float = 0.6
@@ -91,7 +96,7 @@ class CascadePolicy:
         if not all(0.0 < side <= 1.0 for side in self.tile_sides):
             raise ValueError(f"tile_sides are fractions of the photo's long side, in (0, 1]: "
                              f"{self}")
-        for name in ("tiles_before_search", "fallback_reads"):
+        for name in ("tiles_before_search", "fallback_reads", "search_turned_looks"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} is true or false: {self}")
         if not self.short_sides_ratio >= 1.0 or not self.scan_step > 0.0:

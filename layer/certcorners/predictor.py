@@ -275,10 +275,11 @@ class Predictor:
     def _search(self, decoded: Decoded, looks: list[tuple[int, np.ndarray]],
                 threshold: float) -> tuple[np.ndarray, float, int] | None:
         """The policy's search_agreement accepted answers that agree, from guesses around the
-        looks' quads
-        (refine.neighbours): the surest one's answer."""
+        looks' quads (refine.neighbours; only the unturned looks' without the policy's
+        search_turned_looks): the surest one's answer."""
         scale = px_per_400(decoded)
-        guesses = ((guess, turns) for turns, located in looks
+        turned = self.policy.search_turned_looks
+        guesses = ((guess, turns) for turns, located in looks if turned or turns == 0
                    for guess in refine.neighbours(located, scale, self.policy))
         return self._agreeing(decoded, guesses, threshold)
 

@@ -33,6 +33,14 @@ def _worst_error(corners: np.ndarray, photo) -> float:
                                    [[photo.width, photo.height]]).max())
 
 
+def _beside_the_number(photo) -> np.ndarray:
+    """The locator's other typical miss: the quad shrunk to a third of the number and 0.9 of
+    its width beside it."""
+    number = photo.corners
+    centre, along = number.mean(axis=0), (number[1] - number[0] + number[2] - number[3]) / 2
+    return centre + 0.9 * along + (number - centre) / 3
+
+
 def _far_from_the_number(photo) -> np.ndarray:
     """The number's quad moved 0.45 of the photo away from it, towards the far side."""
     size = np.array([photo.width, photo.height], dtype=float)
@@ -185,31 +193,57 @@ def test_a_refused_first_look_is_answered_by_two_agreeing_turned_views(
 
 def test_when_every_look_misses_the_search_around_them_finds_the_number(
         predictor_without_card_finder, held_out_photos, monkeypatch, reference_threshold):
-    """The locator's other typical miss, simulated on every view: the quad shrunk to a third
-    of the number and 0.9 of its width beside it. No look is accepted; the search is."""
+    """The locator's miss beside the number, simulated on every view. No look is accepted;
+    the search finds the number in at least half the photos, and answers none wrong. (Every
+    view gives the same quad here, so the search from the unturned look alone is the honest
+    test: the turned looks' identical guesses would agree with themselves.)"""
     threshold = reference_threshold
-
     shown = {}
-
-    def every_view_misses(decoded, turns=0, canvas=None, view=None):
-        number = shown["photo"].corners
-        centre, along = number.mean(axis=0), (number[1] - number[0] + number[2] - number[3]) / 2
-        return centre + 0.9 * along + (number - centre) / 3
-
-    monkeypatch.setattr(predictor_without_card_finder, "locate", every_view_misses)
+    monkeypatch.setattr(predictor_without_card_finder, "locate",
+                        lambda decoded, turns=0, canvas=None, view=None:
+                        _beside_the_number(shown["photo"]))
+    monkeypatch.setattr(predictor_without_card_finder, "policy",
+                        replace(predictor_without_card_finder.policy, search_turned_looks=False))
     found = 0
     for photo in held_out_photos:
         shown["photo"] = photo
         decoded = decode(photo.jpeg)
         served = predictor_without_card_finder.predict_decoded(decoded, threshold)
-        if served.searched:
-            first_look = predictor_without_card_finder.cascade(decoded, every_view_misses(decoded),
-                                                     threshold)
-            assert first_look[1] < threshold
-            assert served.confidence >= threshold
+        if served.confidence >= threshold:
             assert _worst_error(served.corners, photo) < 4
+        if served.searched:
+            first_look = predictor_without_card_finder.cascade(
+                decoded, _beside_the_number(photo), threshold)
+            assert first_look[1] < threshold
             found += 1
-    assert found >= 0.75 * len(held_out_photos), found
+    assert found >= 0.5 * len(held_out_photos), found
+
+
+def test_the_search_from_the_unturned_looks_alone_runs_fewer_passes(
+        predictor_without_card_finder, held_out_photos, monkeypatch, reference_threshold):
+    """The policy's search_turned_looks: off, the search starts only from the unturned looks'
+    quads, so a photo the search cannot answer costs fewer than half the refiner passes."""
+    predictor = predictor_without_card_finder
+    shown, passes = {}, []
+    real_refine = predictor.refine
+    monkeypatch.setattr(predictor, "locate", lambda decoded, turns=0, canvas=None, view=None:
+                        _far_from_the_number(shown["photo"]))
+    monkeypatch.setattr(predictor, "refine",
+                        lambda decoded, quad: passes.append(1) or real_refine(decoded, quad))
+    policy = predictor.policy
+    spent = {}
+    for turned in (True, False):
+        monkeypatch.setattr(predictor, "policy", replace(policy, search_turned_looks=turned))
+        passes[:] = []
+        for photo in held_out_photos:
+            shown["photo"] = photo
+            served = predictor.predict_decoded(decode(photo.jpeg), reference_threshold,
+                                               scan=False)
+            assert not served.searched  # half the photo away: beyond the search's reach
+        spent[turned] = len(passes)
+    assert spent[False] < 0.5 * spent[True], spent
+    with pytest.raises(ValueError, match="search_turned_looks is true or false"):
+        replace(policy, search_turned_looks=0)
 
 
 def test_when_every_look_lands_far_from_the_number_the_scan_of_the_photo_finds_it(
