@@ -84,11 +84,15 @@ def test_a_reading_below_the_cards_threshold_keeps_its_corners_and_says_why(
     assert "below the reader's threshold 1.01" in body["text_reason"]
 
 
+def _reader_gone(card: dict) -> None:
+    del card["reader_model"]
+    del card["files"]["reader.tflite"]
+
+
 def test_a_package_without_a_reader_answers_corners_and_no_text(
         app_module, s3, tmp_path, monkeypatch, reference_package):
     def without_reader(card):  # and without the rule that reads fallback answers
-        del card["reader_model"]
-        del card["files"]["reader.tflite"]
+        _reader_gone(card)
         card["cascade_policy"]["fallback_reads"] = False
 
     handler = served_with_card(app_module, s3, tmp_path, monkeypatch, reference_package,
@@ -101,12 +105,8 @@ def test_a_package_without_a_reader_answers_corners_and_no_text(
 
 def test_a_policy_that_reads_fallback_answers_needs_the_reader(
         app_module, s3, tmp_path, monkeypatch, reference_package):
-    def reader_gone(card):
-        del card["reader_model"]
-        del card["files"]["reader.tflite"]
-
     handler = served_with_card(app_module, s3, tmp_path, monkeypatch, reference_package,
-                               reader_gone)
+                               _reader_gone)
     status, body = invoke(handler, load_event("corners-jpeg.json"))
     assert status == 503 and body["error"]["code"] == "model_unavailable"
 
